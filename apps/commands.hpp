@@ -1,0 +1,15 @@
+// Sub-commands of the `anyrl` program. Each takes the arguments after its name and returns
+// the process exit code; errors are reported on stderr with a non-zero code.
+#pragma once
+#include <string>
+#include <vector>
+
+namespace anyrl::app {
+
+using Args = std::vector<std::string>;
+
+int cmd_demo(const Args& args);     // engine demo: an MLP regression with a falling loss
+int cmd_collect(const Args& args);  // generate an offline dataset (envs)
+int cmd_info(const Args& args);     // describe a dataset file or the build
+
+}  // namespace anyrl::app

@@ -1,0 +1,15 @@
+// Umbrella header for the anyrl engine.
+#pragma once
+#include "anyrl/engine/allocator.hpp"
+#include "anyrl/engine/autograd.hpp"
+#include "anyrl/engine/cuda.hpp"
+#include "anyrl/engine/device.hpp"
+#include "anyrl/engine/dtype.hpp"
+#include "anyrl/engine/error.hpp"
+#include "anyrl/engine/ops.hpp"
+#include "anyrl/engine/optim.hpp"
+#include "anyrl/engine/parallel.hpp"
+#include "anyrl/engine/rng.hpp"
+#include "anyrl/engine/serialize.hpp"
+#include "anyrl/engine/shape.hpp"
+#include "anyrl/engine/tensor.hpp"

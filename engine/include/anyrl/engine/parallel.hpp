@@ -1,0 +1,19 @@
+// The engine's thread pool. Work is split into chunks whose boundaries depend only on the
+// problem size, never on the thread count, so results are bitwise identical with 1 or N threads.
+#pragma once
+#include <cstdint>
+#include <functional>
+
+namespace anyrl {
+
+/// Number of worker threads used by CPU kernels (default: ANYRL_NUM_THREADS or the core count).
+int num_threads();
+/// Sets the number of threads (>= 1). Safe to call between ops, not during one.
+void set_num_threads(int n);
+
+/// Calls fn(begin, end) over [0, n) in chunks of at least `grain` items, in parallel.
+/// Chunking depends on n and grain only. Runs inline when n <= grain or one thread.
+void parallel_for(std::int64_t n, std::int64_t grain,
+                  const std::function<void(std::int64_t, std::int64_t)>& fn);
+
+}  // namespace anyrl

@@ -1,0 +1,231 @@
+// The tape walker. Nodes are visited in reverse topological order (iterative DFS, so long
+// chains cannot overflow the stack); the gradient flowing into each node is the sum of the
+// contributions of its consumers.
+#include "anyrl/engine/autograd.hpp"
+
+#include <unordered_map>
+#include <unordered_set>
+
+#include "anyrl/engine/ops.hpp"
+
+namespace anyrl {
+namespace {
+thread_local bool t_grad_enabled = true;
+
+// Adds g into slot (taking ownership of the first contribution without a copy).
+void accumulate(Tensor& slot, const Tensor& g) {
+  if (!slot.defined())
+    slot = g;
+  else
+    slot = add(slot, g);
+}
+
+// Shared pointers keep every node alive until the walk ends: releasing one node's inputs
+// may drop the last reference to another.
+std::vector<std::shared_ptr<Node>> topo_order(const std::shared_ptr<Node>& root) {
+  // Post-order DFS; reversed it gives consumers before producers.
+  std::vector<std::shared_ptr<Node>> order;
+  std::unordered_set<Node*> seen;
+  std::vector<std::pair<std::shared_ptr<Node>, std::size_t>> stack;
+  stack.emplace_back(root, 0);
+  seen.insert(root.get());
+  while (!stack.empty()) {
+    auto& [node, next] = stack.back();
+    const auto& ins = node->inputs();
+    if (next < ins.size()) {
+      const Tensor& in = ins[next++];
+      if (in.defined() && in.impl().grad_fn) {
+        const std::shared_ptr<Node>& child = in.impl().grad_fn;
+        if (!seen.count(child.get())) {
+          seen.insert(child.get());
+          stack.emplace_back(child, 0);
+        }
+      }
+    } else {
+      order.push_back(node);
+      stack.pop_back();
+    }
+  }
+  return {order.rbegin(), order.rend()};
+}
+
+Tensor seed_gradient(const Tensor& output, const Tensor& grad_output, const char* fn) {
+  if (grad_output.defined()) {
+    if (!(grad_output.shape() == output.shape()))
+      throw ShapeError(std::string(fn) + ": grad_output " + grad_output.desc() + " does not match output " +
+                       output.desc());
+    if (grad_output.dtype() != output.dtype())
+      throw DTypeError(std::string(fn) + ": grad_output " + grad_output.desc() + " has a different dtype than " +
+                       output.desc());
+    return grad_output;
+  }
+  if (output.numel() != 1)
+    throw ShapeError(std::string(fn) + ": output " + output.desc() +
+                     " is not a scalar; pass a grad_output of its shape");
+  return Tensor::ones(output.shape(), output.dtype(), output.device());
+}
+
+// Core walker. If `wanted` is non-null, gradients are collected only for those tensors (by
+// impl pointer) and leaves' grad() is untouched; otherwise leaves accumulate into grad().
+void run_backward(const Tensor& output, const Tensor& seed, bool retain_graph,
+                  const std::unordered_map<const detail::TensorImpl*, std::size_t>* wanted,
+                  std::vector<Tensor>* results) {
+  NoGrad ng;
+  auto root_fn = output.impl().grad_fn;
+  if (!root_fn) {
+    // The output is itself a leaf.
+    if (wanted) {
+      auto it = wanted->find(output.impl_ptr().get());
+      if (it != wanted->end()) accumulate((*results)[it->second], seed);
+    } else if (output.requires_grad()) {
+      Tensor g = output.grad();
+      if (g.defined()) g.add_(seed); else output.impl().grad = seed.clone().impl_ptr();
+    }
+    return;
+  }
+  if (root_fn->released())
+    throw AutogradError("backward: the graph of this tensor was already freed by an earlier backward; pass "
+                        "retain_graph=true to the first call to backward twice");
+  std::vector<std::shared_ptr<Node>> order = topo_order(root_fn);
+
+  // Which nodes lead to a wanted tensor (only used with `wanted`): prune the rest.
+  std::unordered_set<Node*> useful;
+  if (wanted) {
+    for (auto it = order.rbegin(); it != order.rend(); ++it) {
+      Node* n = it->get();
+      for (const Tensor& in : n->inputs()) {
+        if (!in.defined()) continue;
+        if (wanted->count(in.impl_ptr().get()) || (in.impl().grad_fn && useful.count(in.impl().grad_fn.get()))) {
+          useful.insert(n);
+          break;
+        }
+      }
+    }
+  }
+
+  std::unordered_map<Node*, Tensor> pending;
+  pending[root_fn.get()] = seed;
+  std::vector<bool> needs;
+  std::vector<Tensor> grads;
+  for (const auto& node_ptr : order) {
+    Node* node = node_ptr.get();
+    auto pit = pending.find(node);
+    if (pit == pending.end()) continue;
+    Tensor g = std::move(pit->second);
+    pending.erase(pit);
+    if (node->released())
+      throw AutogradError(std::string("backward: node '") + node->name() +
+                          "' was already freed by an earlier backward; pass retain_graph=true");
+    const auto& ins = node->inputs();
+    needs.assign(ins.size(), false);
+    bool any = false;
+    for (std::size_t i = 0; i < ins.size(); ++i) {
+      const Tensor& in = ins[i];
+      if (!in.defined() || !in.requires_grad()) continue;
+      if (wanted) {
+        bool direct = wanted->count(in.impl_ptr().get()) > 0;
+        bool via = in.impl().grad_fn && useful.count(in.impl().grad_fn.get());
+        needs[i] = direct || via;
+      } else {
+        needs[i] = true;
+      }
+      any = any || needs[i];
+    }
+    if (!any) continue;
+    grads.assign(ins.size(), Tensor());
+    node->apply(g, needs, grads);
+    for (std::size_t i = 0; i < ins.size(); ++i) {
+      if (!needs[i] || !grads[i].defined()) continue;
+      const Tensor& in = ins[i];
+      if (!(grads[i].shape() == in.shape()))
+        throw AutogradError(std::string("backward: gradient rule of '") + node->name() + "' returned " +
+                            grads[i].desc() + " for input " + std::to_string(i) + " " + in.desc());
+      if (wanted) {
+        auto it = wanted->find(in.impl_ptr().get());
+        if (it != wanted->end()) accumulate((*results)[it->second], grads[i]);
+        if (in.impl().grad_fn && useful.count(in.impl().grad_fn.get()))
+          accumulate(pending[in.impl().grad_fn.get()], grads[i]);
+      } else if (in.impl().grad_fn) {
+        accumulate(pending[in.impl().grad_fn.get()], grads[i]);
+      } else {
+        // A leaf: accumulate into its own buffer (copy first: the rule may return an alias
+        // of another tensor's gradient).
+        Tensor cur = in.grad();
+        if (cur.defined())
+          cur.add_(grads[i]);
+        else
+          in.impl().grad = grads[i].clone().impl_ptr();
+      }
+    }
+  }
+  if (!retain_graph)
+    for (const auto& node : order) node->release();
+}
+
+}  // namespace
+
+bool grad_enabled() { return t_grad_enabled; }
+void set_grad_enabled(bool on) { t_grad_enabled = on; }
+
+void Node::release() {
+  inputs_.clear();
+  inputs_.shrink_to_fit();
+  fn_ = nullptr;
+  released_ = true;
+}
+
+void Node::apply(const Tensor& grad_out, const std::vector<bool>& needs, std::vector<Tensor>& grads) const {
+  fn_(grad_out, needs, grads);
+}
+
+bool any_requires_grad(std::initializer_list<const Tensor*> ts) {
+  if (!grad_enabled()) return false;
+  for (const Tensor* t : ts)
+    if (t->defined() && t->requires_grad()) return true;
+  return false;
+}
+
+Tensor record(Tensor out, const char* name, std::vector<Tensor> inputs, Node::BackwardFn fn) {
+  if (!grad_enabled()) return out;
+  bool any = false;
+  for (const Tensor& t : inputs)
+    if (t.defined() && t.requires_grad()) any = true;
+  if (!any) return out;
+  // Inputs that do not require grad are not needed by the walker; drop them so the tape does
+  // not keep them alive (the rule captures what it needs itself).
+  for (Tensor& t : inputs)
+    if (t.defined() && !t.requires_grad()) t = Tensor();
+  out.impl().grad_fn = std::make_shared<Node>(name, std::move(inputs), std::move(fn));
+  out.impl().requires_grad = true;
+  return out;
+}
+
+void backward(const Tensor& output, const Tensor& grad_output, bool retain_graph) {
+  if (!output.requires_grad())
+    throw AutogradError("backward: " + output.desc() +
+                        " does not require grad (no input of its graph requires grad, or it was computed "
+                        "under NoGrad)");
+  Tensor seed = seed_gradient(output, grad_output, "backward");
+  run_backward(output, seed, retain_graph, nullptr, nullptr);
+}
+
+std::vector<Tensor> grad(const Tensor& output, const std::vector<Tensor>& inputs, const Tensor& grad_output,
+                         bool retain_graph) {
+  std::unordered_map<const detail::TensorImpl*, std::size_t> wanted;
+  for (std::size_t i = 0; i < inputs.size(); ++i) {
+    if (!inputs[i].defined()) throw ValueError("grad: input " + std::to_string(i) + " is undefined");
+    if (!inputs[i].requires_grad())
+      throw AutogradError("grad: input " + std::to_string(i) + " " + inputs[i].desc() + " does not require grad");
+    wanted[inputs[i].impl_ptr().get()] = i;
+  }
+  std::vector<Tensor> results(inputs.size());
+  if (output.requires_grad()) {
+    Tensor seed = seed_gradient(output, grad_output, "grad");
+    run_backward(output, seed, retain_graph, &wanted, &results);
+  }
+  for (std::size_t i = 0; i < inputs.size(); ++i)
+    if (!results[i].defined()) results[i] = Tensor::zeros(inputs[i].shape(), inputs[i].dtype(), inputs[i].device());
+  return results;
+}
+
+}  // namespace anyrl
