@@ -355,7 +355,7 @@ class Parser {
           append_utf8(out, cp);
           break;
         }
-        default: pos_ -= 1; fail("invalid escape sequence '\\" + std::string(1, e) + "'");
+        default: fail_at("invalid escape sequence '\\" + std::string(1, e) + "'", pos_ - 2);
       }
     }
   }

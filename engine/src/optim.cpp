@@ -115,7 +115,8 @@ void Optimizer::load_state_dict(const TensorMap& state) {
     if (dot != std::string::npos && dot > 0 && key.find_first_not_of("0123456789") == dot) {
       const std::string name = key.substr(dot + 1);
       const std::string idx = key.substr(0, dot);
-      if (idx.size() < 10 && std::stoul(idx) < params_.size())
+      const bool canonical = idx.size() == 1 || idx[0] != '0';  // "00.exp_avg" is not "0.exp_avg"
+      if (canonical && idx.size() < 10 && std::stoul(idx) < params_.size())
         for (const std::string& n : state_names_) known = known || n == name;
     }
     if (!known)

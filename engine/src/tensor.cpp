@@ -56,6 +56,8 @@ std::string describe2(const Tensor& a, const Tensor& b) { return "a: " + a.desc(
 
 // ---- creation ------------------------------------------------------------------------------
 Tensor Tensor::empty(const Shape& shape, DType dtype, Device device) {
+  for (std::int64_t d : shape)
+    if (d < 0) throw ShapeError("Tensor::empty: negative dimension in shape " + shape.str());
   auto impl = std::make_shared<detail::TensorImpl>();
   impl->storage = Storage::allocate(static_cast<std::size_t>(shape.numel()) * dtype_size(dtype), device);
   impl->shape = shape;

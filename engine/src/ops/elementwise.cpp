@@ -1,6 +1,8 @@
 // Elementwise ops: forward kernels over the broadcast machinery, and their gradient rules.
 // Unary ops are described by (f(x), f'(x, y)) pairs so forward and fused backward come from
 // one definition; binary ops reduce their gradient back to each input's shape with sum_to.
+#include <Eigen/Core>
+#include <unsupported/Eigen/SpecialFunctions>
 #include <cmath>
 
 #include "anyrl/engine/ops.hpp"
@@ -42,36 +44,57 @@ Tensor unary_map(const char* op, const Tensor& a, F f, bool float_only = true) {
   return out;
 }
 
-// gi = g * d(x, y) in one pass (fused unary backward).
-template <class D>
-Tensor unary_grad(const char* op, const Tensor& g, const Tensor& x, const Tensor& y, D d) {
-  Tensor out = Tensor::empty(x.shape(), x.dtype());
-  const std::int64_t n = x.numel();
-  ANYRL_DISPATCH_FLOAT(x.dtype(), op, {
-    const scalar_t* pg = g.data<scalar_t>();
-    const scalar_t* px = x.data<scalar_t>();
-    const scalar_t* py = y.defined() ? y.data<scalar_t>() : px;
-    scalar_t* po = out.data<scalar_t>();
-    auto body = [&](std::int64_t b, std::int64_t e) {
-      for (std::int64_t i = b; i < e; ++i) po[i] = pg[i] * static_cast<scalar_t>(d(px[i], py[i]));
-    };
-    if (n > detail::kParallelGrain) parallel_for(n, detail::kParallelGrain, body); else body(0, n);
-  });
-  return out;
+template <class T>
+using ArrMap = Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>;
+template <class T>
+using ArrOut = Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>>;
+
+// Runs body(begin, end) over [0, n), in parallel for large n (chunks fixed by n).
+template <class Body>
+void chunked(std::int64_t n, Body body) {
+  if (n > detail::kParallelGrain) parallel_for(n, detail::kParallelGrain, body); else body(0, n);
 }
 
-// A differentiable unary op from f and its derivative d(x, y) where y = f(x). The output is
-// saved for the backward only when the derivative needs it.
+// A differentiable float unary op. F maps an Eigen array expression x to f(x); D maps (x, y)
+// with y = f(x) to f'(x). Both are generic lambdas over Eigen arrays, so forward and fused
+// backward are SIMD-vectorised (Eigen's packet exp/tanh/log...) and defined side by side.
 template <class F, class D>
 Tensor unary_op(const char* op, const Tensor& a, F f, D d, bool save_output = true) {
-  Tensor out = unary_map(op, a, f);
+  check_defined(op, a, "input");
+  check_cpu(op, {&a});
+  Tensor out = Tensor::empty(a.shape(), a.dtype());
+  const std::int64_t n = a.numel();
+  ANYRL_DISPATCH_FLOAT(a.dtype(), op, {
+    const scalar_t* px = a.data<scalar_t>();
+    scalar_t* po = out.data<scalar_t>();
+    chunked(n, [&](std::int64_t b, std::int64_t e) {
+      ArrMap<scalar_t> x(px + b, e - b);
+      ArrOut<scalar_t>(po + b, e - b) = f(x);
+    });
+  });
   if (!any_requires_grad({&a})) return out;
-  Tensor x = a.detach();
-  Tensor y = save_output ? out.detach() : Tensor();
-  return record(out, op, {a}, [op, x, y, d](const Tensor& g, const std::vector<bool>&, std::vector<Tensor>& gi) {
-    gi[0] = unary_grad(op, g, x, y, d);
+  Tensor xs = a.detach();
+  Tensor ys = save_output ? out.detach() : Tensor();
+  return record(out, op, {a}, [op, xs, ys, d](const Tensor& g, const std::vector<bool>&, std::vector<Tensor>& gi) {
+    Tensor r = Tensor::empty(xs.shape(), xs.dtype());
+    const std::int64_t n = xs.numel();
+    ANYRL_DISPATCH_FLOAT(xs.dtype(), op, {
+      const scalar_t* pg = g.data<scalar_t>();
+      const scalar_t* px = xs.data<scalar_t>();
+      const scalar_t* py = ys.defined() ? ys.data<scalar_t>() : px;
+      scalar_t* pr = r.data<scalar_t>();
+      chunked(n, [&](std::int64_t b, std::int64_t e) {
+        ArrMap<scalar_t> x(px + b, e - b), y(py + b, e - b), gg(pg + b, e - b);
+        ArrOut<scalar_t>(pr + b, e - b) = gg * d(x, y);
+      });
+    });
+    gi[0] = r;
   });
 }
+
+// Scalar type of an Eigen array expression, for constants inside generic lambdas.
+template <class E>
+using S = typename std::decay_t<E>::Scalar;
 
 // out[i] = f(a[i'], b[i'']) with broadcasting; OutT chosen by the caller.
 template <class T, class OutT, class F>
@@ -156,15 +179,6 @@ Tensor binary_grad(const Tensor& g, const Tensor& a, const Tensor& b, const Shap
     });
   });
   return sum_to(ga, target);
-}
-
-template <class T>
-T sigmoid_scalar(T x) {
-  return x >= T(0) ? T(1) / (T(1) + std::exp(-x)) : std::exp(x) / (T(1) + std::exp(x));
-}
-template <class T>
-T softplus_scalar(T x) {
-  return x > T(20) ? x : std::log1p(std::exp(x));
 }
 
 }  // namespace
@@ -288,43 +302,39 @@ Tensor add(const Tensor& a, double s) {
     check_defined("add", a, "a");
     return unary_map("add", a, [s](auto x) { return x + static_cast<decltype(x)>(s); }, false);
   }
-  return unary_op("add", a, [s](auto x) { return x + static_cast<decltype(x)>(s); },
-                  [](auto, auto) { return 1.0; }, false);
+  return unary_op("add", a, [s](const auto& x) { return x + S<decltype(x)>(s); },
+                  [](const auto& x, const auto&) { return x.Constant(x.size(), S<decltype(x)>(1)); }, false);
 }
 Tensor mul(const Tensor& a, double s) {
   if (!is_floating(a.dtype())) {
     check_defined("mul", a, "a");
     return unary_map("mul", a, [s](auto x) { return x * static_cast<decltype(x)>(s); }, false);
   }
-  return unary_op("mul", a, [s](auto x) { return x * static_cast<decltype(x)>(s); }, [s](auto, auto) { return s; },
-                  false);
+  return unary_op("mul", a, [s](const auto& x) { return x * S<decltype(x)>(s); },
+                  [s](const auto& x, const auto&) { return x.Constant(x.size(), S<decltype(x)>(s)); }, false);
 }
 Tensor pow(const Tensor& a, double e) {
-  return unary_op("pow", a, [e](auto x) { return std::pow(x, static_cast<decltype(x)>(e)); },
-                  [e](auto x, auto) {
-                    using T = decltype(x);
-                    return e == 0.0 ? T(0) : static_cast<T>(e) * std::pow(x, static_cast<T>(e - 1.0));
+  return unary_op("pow", a, [e](const auto& x) { return x.pow(S<decltype(x)>(e)); },
+                  [e](const auto& x, const auto&) {
+                    using T = S<decltype(x)>;
+                    return e == 0.0 ? (x * T(0)).eval() : (T(e) * x.pow(T(e - 1.0))).eval();
                   },
                   false);
 }
 Tensor rsub(double s, const Tensor& a) {
-  return unary_op("rsub", a, [s](auto x) { return static_cast<decltype(x)>(s) - x; }, [](auto, auto) { return -1.0; },
-                  false);
+  return unary_op("rsub", a, [s](const auto& x) { return S<decltype(x)>(s) - x; },
+                  [](const auto& x, const auto&) { return x.Constant(x.size(), S<decltype(x)>(-1)); }, false);
 }
 Tensor rdiv(double s, const Tensor& a) {
-  return unary_op("rdiv", a, [s](auto x) { return static_cast<decltype(x)>(s) / x; },
-                  [](auto x, auto y) { return -y / x; });
+  return unary_op("rdiv", a, [s](const auto& x) { return S<decltype(x)>(s) / x; },
+                  [](const auto& x, const auto& y) { return -y / x; });
 }
 Tensor clamp(const Tensor& a, double lo, double hi) {
   if (lo > hi) throw ValueError("clamp: lo " + std::to_string(lo) + " > hi " + std::to_string(hi));
-  return unary_op("clamp", a,
-                  [lo, hi](auto x) {
-                    using T = decltype(x);
-                    return x < T(lo) ? T(lo) : (x > T(hi) ? T(hi) : x);
-                  },
-                  [lo, hi](auto x, auto) {
-                    using T = decltype(x);
-                    return (x >= T(lo) && x <= T(hi)) ? T(1) : T(0);
+  return unary_op("clamp", a, [lo, hi](const auto& x) { return x.max(S<decltype(x)>(lo)).min(S<decltype(x)>(hi)); },
+                  [lo, hi](const auto& x, const auto&) {
+                    using T = S<decltype(x)>;
+                    return ((x >= T(lo)) && (x <= T(hi))).template cast<T>();
                   },
                   false);
 }
@@ -335,88 +345,108 @@ Tensor neg(const Tensor& a) {
     check_defined("neg", a, "a");
     return unary_map("neg", a, [](auto x) { return -x; }, false);
   }
-  return unary_op("neg", a, [](auto x) { return -x; }, [](auto, auto) { return -1.0; }, false);
+  return unary_op("neg", a, [](const auto& x) { return -x; },
+                  [](const auto& x, const auto&) { return x.Constant(x.size(), S<decltype(x)>(-1)); }, false);
 }
 Tensor exp(const Tensor& a) {
-  return unary_op("exp", a, [](auto x) { return std::exp(x); }, [](auto, auto y) { return y; });
+  return unary_op("exp", a, [](const auto& x) { return x.exp(); }, [](const auto&, const auto& y) { return y; });
 }
 Tensor log(const Tensor& a) {
-  return unary_op("log", a, [](auto x) { return std::log(x); }, [](auto x, auto) { return decltype(x)(1) / x; },
+  return unary_op("log", a, [](const auto& x) { return x.log(); }, [](const auto& x, const auto&) { return x.inverse(); },
                   false);
 }
 Tensor sqrt(const Tensor& a) {
-  return unary_op("sqrt", a, [](auto x) { return std::sqrt(x); },
-                  [](auto, auto y) { return decltype(y)(0.5) / y; });
+  return unary_op("sqrt", a, [](const auto& x) { return x.sqrt(); },
+                  [](const auto&, const auto& y) { return S<decltype(y)>(0.5) / y; });
 }
 Tensor rsqrt(const Tensor& a) {
-  return unary_op("rsqrt", a, [](auto x) { return decltype(x)(1) / std::sqrt(x); },
-                  [](auto x, auto y) { return decltype(x)(-0.5) * y / x; });
+  return unary_op("rsqrt", a, [](const auto& x) { return x.rsqrt(); },
+                  [](const auto& x, const auto& y) { return S<decltype(x)>(-0.5) * y / x; });
 }
 Tensor abs(const Tensor& a) {
   if (!is_floating(a.dtype())) {
     check_defined("abs", a, "a");
     return unary_map("abs", a, [](auto x) { return x < 0 ? -x : x; }, false);
   }
-  return unary_op("abs", a, [](auto x) { return std::abs(x); },
-                  [](auto x, auto) {
-                    using T = decltype(x);
-                    return x > T(0) ? T(1) : (x < T(0) ? T(-1) : T(0));
+  return unary_op("abs", a, [](const auto& x) { return x.abs(); },
+                  [](const auto& x, const auto&) {
+                    using T = S<decltype(x)>;
+                    return (x > T(0)).template cast<T>() - (x < T(0)).template cast<T>();
                   },
                   false);
 }
 Tensor square(const Tensor& a) {
-  return unary_op("square", a, [](auto x) { return x * x; }, [](auto x, auto) { return decltype(x)(2) * x; },
+  return unary_op("square", a, [](const auto& x) { return x.square(); },
+                  [](const auto& x, const auto&) { return S<decltype(x)>(2) * x; }, false);
+}
+Tensor sin(const Tensor& a) {
+  return unary_op("sin", a, [](const auto& x) { return x.sin(); }, [](const auto& x, const auto&) { return x.cos(); },
+                  false);
+}
+Tensor cos(const Tensor& a) {
+  return unary_op("cos", a, [](const auto& x) { return x.cos(); }, [](const auto& x, const auto&) { return -x.sin(); },
                   false);
 }
 Tensor tanh(const Tensor& a) {
-  return unary_op("tanh", a, [](auto x) { return std::tanh(x); },
-                  [](auto, auto y) { return decltype(y)(1) - y * y; });
+  return unary_op("tanh", a, [](const auto& x) { return x.tanh(); },
+                  [](const auto&, const auto& y) { return S<decltype(y)>(1) - y.square(); });
 }
 Tensor sigmoid(const Tensor& a) {
-  return unary_op("sigmoid", a, [](auto x) { return sigmoid_scalar(x); },
-                  [](auto, auto y) { return y * (decltype(y)(1) - y); });
+  return unary_op("sigmoid", a, [](const auto& x) { return x.logistic(); },
+                  [](const auto&, const auto& y) { return y * (S<decltype(y)>(1) - y); });
 }
 Tensor relu(const Tensor& a) {
-  return unary_op("relu", a, [](auto x) { return x > decltype(x)(0) ? x : decltype(x)(0); },
-                  [](auto x, auto) { return x > decltype(x)(0) ? decltype(x)(1) : decltype(x)(0); }, false);
+  return unary_op("relu", a, [](const auto& x) { return x.max(S<decltype(x)>(0)); },
+                  [](const auto& x, const auto&) {
+                    using T = S<decltype(x)>;
+                    return (x > T(0)).template cast<T>();
+                  },
+                  false);
 }
 Tensor gelu(const Tensor& a) {
   return unary_op("gelu", a,
-                  [](auto x) {
-                    using T = decltype(x);
-                    return T(0.5) * x * (T(1) + std::erf(x * T(M_SQRT1_2)));
+                  [](const auto& x) {
+                    using T = S<decltype(x)>;
+                    return T(0.5) * x * (T(1) + (x * T(M_SQRT1_2)).erf());
                   },
-                  [](auto x, auto) {
-                    using T = decltype(x);
-                    T cdf = T(0.5) * (T(1) + std::erf(x * T(M_SQRT1_2)));
-                    T pdf = std::exp(T(-0.5) * x * x) * T(0.3989422804014327);
-                    return cdf + x * pdf;
+                  [](const auto& x, const auto&) {
+                    using T = S<decltype(x)>;
+                    return T(0.5) * (T(1) + (x * T(M_SQRT1_2)).erf()) +
+                           x * (T(-0.5) * x.square()).exp() * T(0.3989422804014327);
                   },
                   false);
 }
 Tensor silu(const Tensor& a) {
-  return unary_op("silu", a, [](auto x) { return x * sigmoid_scalar(x); },
-                  [](auto x, auto) {
-                    using T = decltype(x);
-                    T s = sigmoid_scalar(x);
+  return unary_op("silu", a, [](const auto& x) { return x * x.logistic(); },
+                  [](const auto& x, const auto&) {
+                    using T = S<decltype(x)>;
+                    auto s = x.logistic();  // an expression: recomputed, never allocated
                     return s * (T(1) + x * (T(1) - s));
                   },
                   false);
 }
+namespace {
+// softplus(x) = log(1 + e^x), switched to x above 20 like PyTorch (and overflow-safe).
+template <class X>
+auto softplus_expr(const X& x) {
+  using T = S<X>;
+  return (x > T(20)).select(x, x.min(T(20)).exp().log1p());
+}
+}  // namespace
 Tensor mish(const Tensor& a) {
-  return unary_op("mish", a, [](auto x) { return x * std::tanh(softplus_scalar(x)); },
-                  [](auto x, auto) {
-                    using T = decltype(x);
-                    T t = std::tanh(softplus_scalar(x));
-                    return t + x * (T(1) - t * t) * sigmoid_scalar(x);
+  return unary_op("mish", a, [](const auto& x) { return x * softplus_expr(x).tanh(); },
+                  [](const auto& x, const auto&) {
+                    using T = S<decltype(x)>;
+                    auto t = softplus_expr(x).tanh();
+                    return t + x * (T(1) - t.square()) * x.logistic();
                   },
                   false);
 }
 Tensor softplus(const Tensor& a) {
-  return unary_op("softplus", a, [](auto x) { return softplus_scalar(x); },
-                  [](auto x, auto) {
-                    using T = decltype(x);
-                    return x > T(20) ? T(1) : sigmoid_scalar(x);
+  return unary_op("softplus", a, [](const auto& x) { return softplus_expr(x); },
+                  [](const auto& x, const auto&) {
+                    using T = S<decltype(x)>;
+                    return (x > T(20)).select(x.Constant(x.size(), T(1)), x.logistic());
                   },
                   false);
 }

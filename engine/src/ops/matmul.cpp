@@ -103,6 +103,14 @@ Tensor matmul(const Tensor& a_in, const Tensor& b_in) {
   detail::check_floating("matmul", a_in);
   if (a_in.dim() == 0 || b_in.dim() == 0)
     throw ShapeError("matmul: operands must have rank >= 1, got " + detail::describe2(a_in, b_in));
+  {
+    // Check here (not in bmm) so the message shows the shapes the caller passed.
+    const std::int64_t ka = a_in.shape().back();
+    const std::int64_t kb = b_in.dim() == 1 ? b_in.shape()[0] : b_in.shape()[b_in.dim() - 2];
+    if (ka != kb)
+      throw ShapeError("matmul: inner dimensions differ (" + std::to_string(ka) + " vs " + std::to_string(kb) +
+                       "): " + a_in.desc() + " x " + b_in.desc());
+  }
   // 1-D operands: promote, multiply, then drop the added dim.
   const bool va = a_in.dim() == 1, vb = b_in.dim() == 1;
   Tensor a = va ? a_in.reshape(Shape{1, a_in.shape()[0]}) : a_in;

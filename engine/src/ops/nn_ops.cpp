@@ -102,6 +102,21 @@ Tensor log_softmax(const Tensor& a, int dim) { return softmax_impl("log_softmax"
 // ---- layer_norm ----------------------------------------------------------------------------
 namespace {
 constexpr std::int64_t kLnBlock = 64;  // rows per partial-sum block of the weight gradient
+constexpr int kLanes = 16;             // independent partial sums: vectorisable, fixed order
+
+// sum_d f(d) with kLanes interleaved accumulators, combined pairwise (deterministic).
+template <class T, class F>
+inline T lane_sum(std::int64_t n, F f) {
+  T acc[kLanes] = {};
+  std::int64_t d = 0;
+  for (; d + kLanes <= n; d += kLanes)
+    for (int l = 0; l < kLanes; ++l) acc[l] += f(d + l);
+  for (int w = kLanes / 2; w >= 1; w /= 2)
+    for (int l = 0; l < w; ++l) acc[l] += acc[l + w];
+  T s = acc[0];
+  for (; d < n; ++d) s += f(d);
+  return s;
+}
 
 template <class T>
 void ln_forward(const T* x, const T* w, const T* b, T* y, T* mean, T* rstd, std::int64_t R, std::int64_t D,
@@ -110,11 +125,9 @@ void ln_forward(const T* x, const T* w, const T* b, T* y, T* mean, T* rstd, std:
     for (std::int64_t r = r0; r < r1; ++r) {
       const T* xr = x + r * D;
       T* yr = y + r * D;
-      T s = 0;
-      for (std::int64_t d = 0; d < D; ++d) s += xr[d];
+      T s = lane_sum<T>(D, [xr](std::int64_t d) { return xr[d]; });
       T mu = D ? s / T(D) : T(0);
-      T v = 0;
-      for (std::int64_t d = 0; d < D; ++d) v += (xr[d] - mu) * (xr[d] - mu);
+      T v = lane_sum<T>(D, [xr, mu](std::int64_t d) { return (xr[d] - mu) * (xr[d] - mu); });
       T rs = T(1) / std::sqrt((D ? v / T(D) : T(0)) + T(eps));
       mean[r] = mu;
       rstd[r] = rs;
@@ -148,15 +161,19 @@ void ln_backward(const T* x, const T* w, const T* g, const T* mean, const T* rst
         const T* xr = x + r * D;
         const T* gr = g + r * D;
         const T mu = mean[r], rs = rstd[r];
-        T s1 = 0, s2 = 0;  // mean(gxhat), mean(gxhat * xhat)
-        for (std::int64_t d = 0; d < D; ++d) {
-          T xh = (xr[d] - mu) * rs;
-          T gh = w ? gr[d] * w[d] : gr[d];
-          s1 += gh;
-          s2 += gh * xh;
-          if (pw) pw[d] += gr[d] * xh;
-          if (pb) pb[d] += gr[d];
+        // mean(gxhat) and mean(gxhat * xhat)
+        T s1, s2;
+        if (w) {
+          s1 = lane_sum<T>(D, [gr, w](std::int64_t d) { return gr[d] * w[d]; });
+          s2 = lane_sum<T>(D, [=](std::int64_t d) { return gr[d] * w[d] * (xr[d] - mu) * rs; });
+        } else {
+          s1 = lane_sum<T>(D, [gr](std::int64_t d) { return gr[d]; });
+          s2 = lane_sum<T>(D, [=](std::int64_t d) { return gr[d] * (xr[d] - mu) * rs; });
         }
+        if (pw)
+          for (std::int64_t d = 0; d < D; ++d) pw[d] += gr[d] * ((xr[d] - mu) * rs);
+        if (pb)
+          for (std::int64_t d = 0; d < D; ++d) pb[d] += gr[d];
         if (gx) {
           T* out = gx + r * D;
           s1 /= T(D);
@@ -339,12 +356,18 @@ Tensor cross_entropy_soft(const Tensor& logits, const Tensor& target_probs) {
 
 // ---- regression losses (compositions) ------------------------------------------------------
 Tensor mse_loss(const Tensor& a, const Tensor& b) {
+  check_defined("mse_loss", a, "a");
+  check_defined("mse_loss", b, "b");
+  detail::check_same_dtype("mse_loss", a, b);
   if (a.defined() && b.defined() && !(a.shape() == b.shape()))
     throw ShapeError("mse_loss: shapes differ (" + detail::describe2(a, b) + "); broadcast explicitly if intended");
   return mean(square(sub(a, b)));
 }
 
 Tensor huber_loss(const Tensor& a, const Tensor& b, double delta) {
+  check_defined("huber_loss", a, "a");
+  check_defined("huber_loss", b, "b");
+  detail::check_same_dtype("huber_loss", a, b);
   if (a.defined() && b.defined() && !(a.shape() == b.shape()))
     throw ShapeError("huber_loss: shapes differ (" + detail::describe2(a, b) + ")");
   if (!(delta > 0)) throw ValueError("huber_loss: delta must be > 0, got " + std::to_string(delta));

@@ -182,7 +182,6 @@ namespace {
 Tensor extremum(const char* op, const Tensor& a, const std::vector<int>& dims, bool keepdim, RedOp rop) {
   reduce_checked(op, a);
   auto d = norm_dims(op, dims, a.dim());
-  if (a.numel() == 0) throw ShapeError(std::string(op) + ": cannot reduce an empty tensor " + a.desc());
   Tensor kept = reduce_raw(op, a, d, rop);
   Tensor out = kept.reshape(final_shape(a.shape(), d, keepdim));
   if (!any_requires_grad({&a})) return out;
