@@ -148,11 +148,14 @@ void run_backward(const Tensor& output, const Tensor& seed, bool retain_graph,
       } else if (in.impl().grad_fn) {
         accumulate(pending[in.impl().grad_fn.get()], grads[i]);
       } else {
-        // A leaf: accumulate into its own buffer (copy first: the rule may return an alias
-        // of another tensor's gradient).
+        // A leaf: accumulate into its own buffer. A fresh gradient that nothing else holds
+        // (neither its handle nor its storage) is adopted as is; an alias of another
+        // gradient (e.g. add passes its upstream through) is copied first.
         Tensor cur = in.grad();
         if (cur.defined())
           cur.add_(grads[i]);
+        else if (grads[i].impl_ptr().use_count() == 1 && grads[i].impl().storage.use_count() == 1)
+          in.impl().grad = grads[i].impl_ptr();
         else
           in.impl().grad = grads[i].clone().impl_ptr();
       }
@@ -166,6 +169,27 @@ void run_backward(const Tensor& output, const Tensor& seed, bool retain_graph,
 
 bool grad_enabled() { return t_grad_enabled; }
 void set_grad_enabled(bool on) { t_grad_enabled = on; }
+
+Node::~Node() {
+  // Destroying a node drops its inputs, whose last reference may destroy their own nodes, and
+  // so on: recursion as deep as the tape. Instead, take over every producer node that only
+  // this chain keeps alive and destroy them one at a time from an explicit stack.
+  std::vector<std::shared_ptr<Node>> stack;
+  auto harvest = [&stack](std::vector<Tensor>& ins) {
+    for (Tensor& t : ins) {
+      if (!t.defined() || t.impl_ptr().use_count() != 1) continue;
+      auto& fn = t.impl().grad_fn;
+      if (fn && fn.use_count() == 1) stack.push_back(std::move(fn));
+    }
+    ins.clear();
+  };
+  harvest(inputs_);
+  while (!stack.empty()) {
+    std::shared_ptr<Node> n = std::move(stack.back());
+    stack.pop_back();
+    harvest(n->inputs_);
+  }  // n is destroyed here with no inputs left: no recursion
+}
 
 void Node::release() {
   inputs_.clear();
@@ -216,12 +240,16 @@ std::vector<Tensor> grad(const Tensor& output, const std::vector<Tensor>& inputs
     if (!inputs[i].defined()) throw ValueError("grad: input " + std::to_string(i) + " is undefined");
     if (!inputs[i].requires_grad())
       throw AutogradError("grad: input " + std::to_string(i) + " " + inputs[i].desc() + " does not require grad");
-    wanted[inputs[i].impl_ptr().get()] = i;
+    wanted.emplace(inputs[i].impl_ptr().get(), i);  // a repeated input keeps its first slot
   }
   std::vector<Tensor> results(inputs.size());
   if (output.requires_grad()) {
     Tensor seed = seed_gradient(output, grad_output, "grad");
     run_backward(output, seed, retain_graph, &wanted, &results);
+  }
+  for (std::size_t i = 0; i < inputs.size(); ++i) {
+    std::size_t first = wanted.at(inputs[i].impl_ptr().get());
+    if (first != i) results[i] = results[first];
   }
   for (std::size_t i = 0; i < inputs.size(); ++i)
     if (!results[i].defined()) results[i] = Tensor::zeros(inputs[i].shape(), inputs[i].dtype(), inputs[i].device());

@@ -67,9 +67,14 @@ Optimizer::Optimizer(std::vector<Tensor> params, double lr) : params_(std::move(
   }
 }
 
-void Optimizer::zero_grad() {
-  for (Tensor& p : params_)
-    if (p.grad().defined()) p.zero_grad();
+void Optimizer::zero_grad(bool set_to_none) {
+  for (Tensor& p : params_) {
+    if (!p.grad().defined()) continue;
+    if (set_to_none)
+      p.set_grad(Tensor());
+    else
+      p.zero_grad();
+  }
 }
 
 void Optimizer::ensure_state() {

@@ -396,8 +396,10 @@ TEST_CASE("reset_state and zero_grad") {
     b.step();
   }
   CHECK(bitwise_equal<float>(p, q));
-  a.zero_grad();
+  a.zero_grad(/*set_to_none=*/false);
   CHECK(p.grad().to_vector<float>() == std::vector<float>(6, 0.0f));
+  a.zero_grad();
+  CHECK_FALSE(p.grad().defined());
 }
 
 TEST_CASE("optimiser steps allocate nothing after the first and are thread-count independent") {
@@ -424,7 +426,7 @@ TEST_CASE("optimiser steps allocate nothing after the first and are thread-count
       adam.step();
       sgd.step();
       polyak_update({ps[1]}, {ps[1]}, 0.5);
-      adam.zero_grad();
+      adam.zero_grad(/*set_to_none=*/false);
     }
     const AllocatorStats after = allocator_stats();
     CHECK(after.os_allocs == before.os_allocs);

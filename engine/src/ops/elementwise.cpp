@@ -244,7 +244,11 @@ namespace {
 // Gradient share of x in max(x, y) / min(x, y): 1 where it wins, 1/2 on ties.
 template <bool IsMax>
 Tensor minmax(const char* op, const Tensor& a, const Tensor& b) {
-  Tensor out = binary_map(op, a, b, [](auto x, auto y) { return IsMax ? (x > y ? x : y) : (x < y ? x : y); }, false);
+  // NaN propagates (as in torch.maximum / torch.minimum).
+  Tensor out = binary_map(op, a, b, [](auto x, auto y) {
+    if (x != x || y != y) return x != x ? x : y;
+    return IsMax ? (x > y ? x : y) : (x < y ? x : y);
+  }, false);
   if (!any_requires_grad({&a, &b})) return out;
   Tensor x = a.detach(), y = b.detach();
   return record(out, op, {a, b}, [x, y](const Tensor& g, const std::vector<bool>& need, std::vector<Tensor>& gi) {

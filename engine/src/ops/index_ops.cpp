@@ -26,21 +26,33 @@ void check_range(const char* op, std::int64_t v, std::int64_t pos, std::int64_t 
                      " is out of range for size " + std::to_string(size));
 }
 
-// For every (outer, j, inner) position of an index tensor shaped like `a` but with `J` entries
-// along dim, calls fn(flat index position, flat element of a).
+// For every position of `index` (any shape no larger than `a` outside `dim`, like torch),
+// calls fn(flat position in index, flat offset in a) with a's coordinate along dim replaced by
+// the index value.
 template <class F>
-void for_gather(const Shape& ishape, int dim, std::int64_t D, const Tensor& index, const char* op, F fn) {
-  std::int64_t outer, inner;
-  outer_inner(ishape, dim, outer, inner);
-  const std::int64_t J = ishape[dim];
-  for (std::int64_t o = 0; o < outer; ++o)
-    for (std::int64_t j = 0; j < J; ++j)
-      for (std::int64_t i = 0; i < inner; ++i) {
-        std::int64_t pos = (o * J + j) * inner + i;
-        std::int64_t v = index_at(index, pos);
-        check_range(op, v, pos, D);
-        fn(pos, (o * D + v) * inner + i);
-      }
+void for_gather(const Shape& ishape, const Shape& ashape, int dim, const Tensor& index, const char* op, F fn) {
+  const auto ast = ashape.strides();
+  const std::int64_t n = ishape.numel(), D = ashape[dim];
+  const int r = ishape.rank();
+  for (std::int64_t pos = 0; pos < n; ++pos) {
+    std::int64_t rem = pos, off = 0;
+    for (int d = r - 1; d >= 0; --d) {
+      std::int64_t c = rem % ishape[d];
+      rem /= ishape[d];
+      if (d != dim) off += c * ast[d];
+    }
+    std::int64_t v = index_at(index, pos);
+    check_range(op, v, pos, D);
+    fn(pos, off + v * ast[dim]);
+  }
+}
+
+// torch rule: index.size(d) <= a.size(d) for every d != dim.
+void check_gather_shape(const char* op, const Tensor& a, const Tensor& index, int d, int dim_arg) {
+  for (int i = 0; i < a.dim(); ++i)
+    if (i != d && index.shape()[i] > a.shape()[i])
+      throw ShapeError(std::string(op) + ": index " + index.desc() + " is larger than input " + a.desc() +
+                       " in dim " + std::to_string(i) + " (only dim " + std::to_string(dim_arg) + " may differ)");
 }
 
 // out[.., k, ..] += src[.., j, ..] where k = index[j] (1-D index along dim); deterministic order.
@@ -112,16 +124,12 @@ Tensor gather(const Tensor& a, int dim, const Tensor& index) {
   if (index.dim() != a.dim())
     throw ShapeError("gather: index " + index.desc() + " must have the rank of the input " + a.desc());
   int d = normalize_dim(dim, a.dim(), op);
-  for (int i = 0; i < a.dim(); ++i)
-    if (i != d && index.shape()[i] != a.shape()[i])
-      throw ShapeError("gather: index " + index.desc() + " must match input " + a.desc() + " outside dim " +
-                       std::to_string(dim));
-  const std::int64_t D = a.shape()[d];
+  check_gather_shape(op, a, index, d, dim);
   Tensor out = Tensor::empty(index.shape(), a.dtype());
   ANYRL_DISPATCH_ALL(a.dtype(), op, {
     const scalar_t* s = a.data<scalar_t>();
     scalar_t* o = out.data<scalar_t>();
-    for_gather(index.shape(), d, D, index, op, [&](std::int64_t pos, std::int64_t src) { o[pos] = s[src]; });
+    for_gather(index.shape(), a.shape(), d, index, op, [&](std::int64_t pos, std::int64_t src) { o[pos] = s[src]; });
   });
   if (!any_requires_grad({&a})) return out;
   Tensor idx = index.detach();
@@ -143,16 +151,12 @@ Tensor scatter_add(const Tensor& a, int dim, const Tensor& index, const Tensor& 
     throw ShapeError("scatter_add: index " + index.desc() + " and src " + src.desc() +
                      " must have the same shape and the rank of the input " + a.desc());
   int d = normalize_dim(dim, a.dim(), op);
-  for (int i = 0; i < a.dim(); ++i)
-    if (i != d && index.shape()[i] != a.shape()[i])
-      throw ShapeError("scatter_add: index " + index.desc() + " must match input " + a.desc() + " outside dim " +
-                       std::to_string(dim));
-  const std::int64_t D = a.shape()[d];
+  check_gather_shape(op, a, index, d, dim);
   Tensor out = a.detach().clone();
   ANYRL_DISPATCH_NUMERIC(a.dtype(), op, {
     const scalar_t* s = src.data<scalar_t>();
     scalar_t* o = out.data<scalar_t>();
-    for_gather(index.shape(), d, D, index, op, [&](std::int64_t pos, std::int64_t dst) { o[dst] += s[pos]; });
+    for_gather(index.shape(), a.shape(), d, index, op, [&](std::int64_t pos, std::int64_t dst) { o[dst] += s[pos]; });
   });
   if (!any_requires_grad({&a, &src})) return out;
   Tensor idx = index.detach();

@@ -123,7 +123,12 @@ Tensor permute(const Tensor& a, const std::vector<int>& order) {
 Tensor transpose(const Tensor& a, int d0, int d1) {
   check_defined("transpose", a, "input");
   const int r = a.dim();
-  if (r < 2) throw ShapeError("transpose: needs rank >= 2, got " + a.desc());
+  if (r < 2) {
+    // Rank 0/1: only the identity transpose exists (dims must still be valid).
+    normalize_dim(d0 == -2 ? -1 : d0, r, "transpose");
+    normalize_dim(d1, r, "transpose");
+    return a;
+  }
   int x = normalize_dim(d0, r, "transpose"), y = normalize_dim(d1, r, "transpose");
   std::vector<int> ord(static_cast<std::size_t>(r));
   std::iota(ord.begin(), ord.end(), 0);

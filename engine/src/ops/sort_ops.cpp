@@ -1,6 +1,7 @@
 // Ordering ops: argmax/argmin, topk, sort, cumsum.
 #include <algorithm>
 #include <numeric>
+#include <type_traits>
 #include <vector>
 
 #include "anyrl/engine/ops.hpp"
@@ -11,6 +12,18 @@ using detail::check_cpu;
 using detail::check_defined;
 
 namespace {
+
+template <class T>
+inline bool is_nan(T v) {
+  if constexpr (std::is_floating_point_v<T>) return v != v;
+  return false;
+}
+
+// Strict orders with NaN as the largest value (torch: NaN sorts last ascending, first descending).
+template <class T>
+inline bool less_nan_last(T p, T q) {
+  return is_nan(q) ? !is_nan(p) : p < q;
+}
 
 template <bool IsMax>
 Tensor arg_extremum(const char* op, const Tensor& a, int dim, bool keepdim) {
@@ -39,8 +52,11 @@ Tensor arg_extremum(const char* op, const Tensor& a, int dim, bool keepdim) {
       for (std::int64_t i = 0; i < inner; ++i) {
         const scalar_t* line = x + oo * D * inner + i;
         std::int64_t best = 0;
-        for (std::int64_t k = 1; k < D; ++k)
-          if (IsMax ? line[k * inner] > line[best * inner] : line[k * inner] < line[best * inner]) best = k;
+        for (std::int64_t k = 1; k < D; ++k) {
+          const scalar_t v = line[k * inner], b = line[best * inner];
+          if (is_nan(b)) break;  // like torch, the first NaN is both the max and the min
+          if (is_nan(v) || (IsMax ? v > b : v < b)) best = k;
+        }
         po[oo * inner + i] = best;
       }
   });
@@ -67,9 +83,9 @@ std::pair<Tensor, Tensor> sort(const Tensor& a, bool descending) {
       const scalar_t* v = x + r * D;
       std::iota(row, row + D, std::int64_t(0));
       if (descending)
-        std::stable_sort(row, row + D, [v](std::int64_t p, std::int64_t q) { return v[p] > v[q]; });
+        std::stable_sort(row, row + D, [v](std::int64_t p, std::int64_t q) { return less_nan_last(v[q], v[p]); });
       else
-        std::stable_sort(row, row + D, [v](std::int64_t p, std::int64_t q) { return v[p] < v[q]; });
+        std::stable_sort(row, row + D, [v](std::int64_t p, std::int64_t q) { return less_nan_last(v[p], v[q]); });
     }
   });
   return {gather(a, -1, idx), idx};
@@ -97,7 +113,8 @@ std::pair<Tensor, Tensor> topk(const Tensor& a, std::int64_t k, bool largest) {
       std::iota(tmp.begin(), tmp.end(), std::int64_t(0));
       // Ties keep the lower index first, so results are reproducible.
       auto cmp = [v, largest](std::int64_t p, std::int64_t q) {
-        if (v[p] != v[q]) return largest ? v[p] > v[q] : v[p] < v[q];
+        if (less_nan_last(v[p], v[q])) return !largest;
+        if (less_nan_last(v[q], v[p])) return largest;
         return p < q;
       };
       std::partial_sort(tmp.begin(), tmp.begin() + k, tmp.end(), cmp);

@@ -22,6 +22,10 @@ class Node {
 
   Node(const char* name, std::vector<Tensor> inputs, BackwardFn fn)
       : name_(name), inputs_(std::move(inputs)), fn_(std::move(fn)) {}
+  /// Tears the graph behind it down iteratively (a deep tape must not overflow the stack).
+  ~Node();
+  Node(const Node&) = delete;
+  Node& operator=(const Node&) = delete;
 
   const char* name() const { return name_; }
   const std::vector<Tensor>& inputs() const { return inputs_; }

@@ -21,8 +21,10 @@ class Optimizer {
 
   /// Applies one update from the parameters' current grad() (parameters without grad are skipped).
   virtual void step() = 0;
-  /// Zeroes every parameter's gradient (in place).
-  void zero_grad();
+  /// Clears every parameter's gradient. By default (as PyTorch >= 2.0) the gradient is dropped
+  /// (`grad()` becomes undefined) so the next backward writes it fresh instead of adding to a
+  /// zeroed buffer — one memory pass less per step. `set_to_none = false` zeroes in place.
+  void zero_grad(bool set_to_none = true);
 
   double lr() const { return lr_; }
   void set_lr(double lr) { lr_ = lr; }
