@@ -1,4 +1,6 @@
 // `anyrl collect`: generate an offline dataset and write it as a D4RL-format HDF5 file.
+#include <unistd.h>
+
 #include <chrono>
 #include <cstdio>
 #include <stdexcept>
@@ -79,20 +81,23 @@ int cmd_collect(const Args& args) {
   const auto t0 = std::chrono::steady_clock::now();
   auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(); };
   int last_pct = -1;
+  // Redraw in place on a terminal; in a log file, one line every 25%.
+  const bool tty = isatty(fileno(stderr)) != 0;
   opt.progress = [&](int64_t done, int64_t total) {
     const int pct = static_cast<int>(100 * done / std::max<int64_t>(total, 1));
-    if (pct == last_pct) return;
+    if (pct == last_pct || (!tty && last_pct >= 0 && pct / 25 == last_pct / 25 && pct != 100)) return;
     last_pct = pct;
     constexpr int kWidth = 40;
     const int fill = pct * kWidth / 100;
-    std::fprintf(stderr, "\r%s/%s [%.*s%*s] %3d%% %lld/%lld  %.0f/s", opt.env.c_str(), opt.dataset.c_str(),
+    std::fprintf(stderr, "%s%s/%s [%.*s%*s] %3d%% %lld/%lld  %.0f/s", tty ? "\r" : "", opt.env.c_str(), opt.dataset.c_str(),
                  fill, "########################################", kWidth - fill, "", pct,
                  static_cast<long long>(done), static_cast<long long>(total), done / std::max(elapsed(), 1e-9));
+    if (!tty) std::fprintf(stderr, "\n");
     std::fflush(stderr);
   };
   const envs::Dataset d = envs::collect_dataset(opt);
   const double gen_s = elapsed();
-  std::fprintf(stderr, "\n");
+  if (tty) std::fprintf(stderr, "\n");
   envs::write_d4rl(out, d, wopt);
   const auto st = envs::dataset_stats(d);
   std::printf("wrote %s: %lld transitions, %lld episodes (%lld terminated), return %.3f +- %.3f, "
