@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <type_traits>
 #include <numbers>
 #include <string>
 #include <vector>
@@ -244,22 +245,42 @@ void adam_update(T* p, const T* g, T* m, T* v, std::int64_t n, const AdamScalars
   const T bc2_sqrt = static_cast<T>(s.bc2_sqrt);
   const bool coupled_wd = !s.decoupled && s.wd != 0.0;
   const bool decoupled_wd = s.decoupled && s.wd != 0.0;
-  for_range(n, [&](std::int64_t b, std::int64_t e) {
-    for (std::int64_t i = b; i < e; ++i) {
-      T pi = p[i];
-      T gi = g[i];
-      if (decoupled_wd) pi = pi * decay;     // AdamW: param.mul_(1 - lr * wd)
-      if (coupled_wd) gi = gi + wd * pi;     // Adam: grad = grad + wd * param
-      // torch.lerp picks its formula by the weight's size (for accuracy near weight = 1).
-      const T mi = small_weight ? m[i] + w1 * (gi - m[i]) : gi - (gi - m[i]) * one_minus_w1;
-      // Same association as torch.addcmul_ / addcdiv_: self + value * t1 * t2 (left to right).
-      const T vi = v[i] * beta2 + one_minus_beta2 * gi * gi;
-      const T denom = std::sqrt(vi) / bc2_sqrt + eps;
-      m[i] = mi;
-      v[i] = vi;
-      p[i] = pi - step_size * mi / denom;
-    }
-  });
+  // One branch-free inner loop per (weight-decay mode, lerp formula), scalars in locals and
+  // restrict pointers, so the compiler emits a straight SIMD loop (sqrt/div included).
+  auto run = [&](auto coupled_c, auto decoupled_c, auto small_c) {
+    constexpr bool kCoupled = decltype(coupled_c)::value;
+    constexpr bool kDecoupled = decltype(decoupled_c)::value;
+    constexpr bool kSmall = decltype(small_c)::value;
+    for_range(n, [=](std::int64_t b, std::int64_t e) {
+      T* __restrict pp = p;
+      const T* __restrict gp = g;
+      T* __restrict mp = m;
+      T* __restrict vp = v;
+      for (std::int64_t i = b; i < e; ++i) {
+        T pi = pp[i];
+        T gi = gp[i];
+        if constexpr (kDecoupled) pi = pi * decay;  // AdamW: param.mul_(1 - lr * wd)
+        if constexpr (kCoupled) gi = gi + wd * pi;  // Adam: grad = grad + wd * param
+        // torch.lerp picks its formula by the weight's size (for accuracy near weight = 1).
+        const T mi = kSmall ? mp[i] + w1 * (gi - mp[i]) : gi - (gi - mp[i]) * one_minus_w1;
+        // Same association as torch.addcmul_ / addcdiv_: self + value * t1 * t2 (left to right).
+        const T vi = vp[i] * beta2 + one_minus_beta2 * gi * gi;
+        const T denom = std::sqrt(vi) / bc2_sqrt + eps;
+        mp[i] = mi;
+        vp[i] = vi;
+        pp[i] = pi - step_size * mi / denom;
+      }
+    });
+  };
+  using T_ = std::true_type;
+  using F_ = std::false_type;
+  if (coupled_wd) {
+    if (small_weight) run(T_{}, F_{}, T_{}); else run(T_{}, F_{}, F_{});
+  } else if (decoupled_wd) {
+    if (small_weight) run(F_{}, T_{}, T_{}); else run(F_{}, T_{}, F_{});
+  } else {
+    if (small_weight) run(F_{}, F_{}, T_{}); else run(F_{}, F_{}, F_{});
+  }
 }
 }  // namespace
 

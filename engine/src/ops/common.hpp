@@ -1,6 +1,7 @@
 // Internal helpers shared by the op families: dtype dispatch, argument checks that produce
 // the engine's standard error messages, and output allocation.
 #pragma once
+#include <limits>
 #include <string>
 
 #include "anyrl/engine/autograd.hpp"
@@ -31,6 +32,46 @@ std::string describe2(const Tensor& a, const Tensor& b);
 inline std::int64_t index_at(const Tensor& idx, std::int64_t i) {
   return idx.dtype() == DType::Int64 ? idx.data<std::int64_t>()[i]
                                      : static_cast<std::int64_t>(idx.data<std::int32_t>()[i]);
+}
+
+inline constexpr int kLanes = 16;  // independent partial sums: vectorisable, fixed order
+
+/// sum_d f(d) over [0, n) with kLanes interleaved accumulators combined pairwise: the compiler
+/// vectorises it, and the summation order depends only on n (deterministic).
+template <class T, class F>
+inline T lane_sum(std::int64_t n, F f) {
+  T acc[kLanes] = {};
+  std::int64_t d = 0;
+  for (; d + kLanes <= n; d += kLanes)
+    for (int l = 0; l < kLanes; ++l) acc[l] += f(d + l);
+  for (int w = kLanes / 2; w >= 1; w /= 2)
+    for (int l = 0; l < w; ++l) acc[l] += acc[l + w];
+  T s = acc[0];
+  for (; d < n; ++d) s += f(d);
+  return s;
+}
+
+/// max over [0, n) the same way; NaN propagates.
+template <class T, class F>
+inline T lane_max(std::int64_t n, F f) {
+  T acc[kLanes];
+  for (int l = 0; l < kLanes; ++l) acc[l] = -std::numeric_limits<T>::infinity();
+  std::int64_t d = 0;
+  bool nan = false;
+  for (; d + kLanes <= n; d += kLanes)
+    for (int l = 0; l < kLanes; ++l) {
+      T v = f(d + l);
+      nan |= v != v;
+      acc[l] = v > acc[l] ? v : acc[l];
+    }
+  T m = -std::numeric_limits<T>::infinity();
+  for (int l = 0; l < kLanes; ++l) m = acc[l] > m ? acc[l] : m;
+  for (; d < n; ++d) {
+    T v = f(d);
+    nan |= v != v;
+    m = v > m ? v : m;
+  }
+  return nan ? std::numeric_limits<T>::quiet_NaN() : m;
 }
 
 }  // namespace anyrl::detail

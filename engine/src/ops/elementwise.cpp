@@ -338,7 +338,7 @@ Tensor clamp(const Tensor& a, double lo, double hi) {
   return unary_op("clamp", a, [lo, hi](const auto& x) { return x.max(S<decltype(x)>(lo)).min(S<decltype(x)>(hi)); },
                   [lo, hi](const auto& x, const auto&) {
                     using T = S<decltype(x)>;
-                    return ((x >= T(lo)) && (x <= T(hi))).template cast<T>();
+                    return ((x >= T(lo)) && (x <= T(hi))).select(x.Constant(x.size(), T(1)), x.Constant(x.size(), T(0)));
                   },
                   false);
 }
@@ -400,10 +400,11 @@ Tensor sigmoid(const Tensor& a) {
                   [](const auto&, const auto& y) { return y * (S<decltype(y)>(1) - y); });
 }
 Tensor relu(const Tensor& a) {
+  // d relu / dx as 0/1 mask; `select` (not a bool cast) keeps the backward a SIMD loop.
   return unary_op("relu", a, [](const auto& x) { return x.max(S<decltype(x)>(0)); },
                   [](const auto& x, const auto&) {
                     using T = S<decltype(x)>;
-                    return (x > T(0)).template cast<T>();
+                    return (x > T(0)).select(x.Constant(x.size(), T(1)), x.Constant(x.size(), T(0)));
                   },
                   false);
 }

@@ -57,12 +57,14 @@ struct Tiling {
   std::int64_t tm, tn, ntm, ntn;
 };
 
-// Fixed tiling from the shape alone: small products are one tile; larger ones are cut into
-// 128-row (or 128-column) panels along the longer side.
-Tiling tiling(const GemmDesc& d) {
+// Fixed tiling from the problem alone (never the thread count): small products, and items of
+// a batch with enough items to share out, are one tile (each tile re-packs its operands, so
+// fewer tiles is cheaper); larger single products are cut into 128-row (or 128-column) panels
+// along the longer side.
+Tiling tiling(const GemmDesc& d, std::int64_t count) {
   const double flops = 2.0 * static_cast<double>(d.M) * d.N * d.K;
   Tiling t{std::max<std::int64_t>(d.M, 1), std::max<std::int64_t>(d.N, 1), 1, 1};
-  if (flops < 4.0e6) return t;
+  if (flops < 4.0e6 || count >= 4) return t;
   constexpr std::int64_t panel = 128;
   if (d.M >= d.N) {
     if (d.M > panel) t.tm = panel;
@@ -85,7 +87,7 @@ template <class T>
 void gemm_batched(const GemmDesc& d, std::int64_t count, const T* A, std::int64_t stride_a, const T* B,
                   std::int64_t stride_b, T* C, std::int64_t stride_c) {
   if (count <= 0 || d.M == 0 || d.N == 0) return;
-  Tiling t = tiling(d);
+  Tiling t = tiling(d, count);
   const std::int64_t per = t.ntm * t.ntn;
   const std::int64_t jobs = count * per;
   auto body = [&](std::int64_t b, std::int64_t e) {

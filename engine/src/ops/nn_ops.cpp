@@ -1,6 +1,7 @@
 // Neural-network ops: softmax / log_softmax, fused layer_norm, the losses. layer_norm and the
 // cross-entropies have hand-written forward and backward kernels (they are on every hot path);
 // mse / huber / expectile are compositions of primitive ops.
+#include <Eigen/Core>
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -41,7 +42,28 @@ void for_lines(const Lines& l, F fn) {
 }
 
 template <class T>
+using VecMap = Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>>;
+template <class T>
+using CVecMap = Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>;
+
+// Contiguous line: lane-parallel max and sums, Eigen's SIMD exp.
+template <class T>
+void softmax_line_contig(const T* x, T* y, std::int64_t D, bool log_form) {
+  T m = detail::lane_max<T>(D, [x](std::int64_t d) { return x[d]; });
+  if (!std::isfinite(m)) m = T(0);
+  CVecMap<T> xv(x, D);
+  VecMap<T> yv(y, D);
+  yv = (xv - m).exp();
+  T s = detail::lane_sum<T>(D, [y](std::int64_t d) { return y[d]; });
+  if (log_form)
+    yv = xv - (m + std::log(s));
+  else
+    yv *= T(1) / s;
+}
+
+template <class T>
 void softmax_line(const T* x, T* y, std::int64_t D, std::int64_t st, bool log_form) {
+  if (st == 1) return softmax_line_contig(x, y, D, log_form);
   T m = -std::numeric_limits<T>::infinity();
   for (std::int64_t d = 0; d < D; ++d) m = std::max(m, x[d * st]);
   if (!std::isfinite(m)) m = T(0);
@@ -80,6 +102,18 @@ Tensor softmax_impl(const char* op, const Tensor& a, int dim_in, bool log_form) 
         const scalar_t* yy = y + base;
         const scalar_t* gg = pg + base;
         scalar_t* xx = px + base;
+        if (st == 1) {
+          CVecMap<scalar_t> yv(yy, l.D), gv(gg, l.D);
+          VecMap<scalar_t> xv(xx, l.D);
+          if (log_form) {
+            scalar_t s = detail::lane_sum<scalar_t>(l.D, [gg](std::int64_t d) { return gg[d]; });
+            xv = gv - yv.exp() * s;
+          } else {
+            scalar_t s = detail::lane_sum<scalar_t>(l.D, [gg, yy](std::int64_t d) { return gg[d] * yy[d]; });
+            xv = yv * (gv - s);
+          }
+          return;
+        }
         scalar_t s = 0;
         if (log_form) {
           for (std::int64_t d = 0; d < l.D; ++d) s += gg[d * st];
@@ -102,22 +136,6 @@ Tensor log_softmax(const Tensor& a, int dim) { return softmax_impl("log_softmax"
 // ---- layer_norm ----------------------------------------------------------------------------
 namespace {
 constexpr std::int64_t kLnBlock = 64;  // rows per partial-sum block of the weight gradient
-constexpr int kLanes = 16;             // independent partial sums: vectorisable, fixed order
-
-// sum_d f(d) with kLanes interleaved accumulators, combined pairwise (deterministic).
-template <class T, class F>
-inline T lane_sum(std::int64_t n, F f) {
-  T acc[kLanes] = {};
-  std::int64_t d = 0;
-  for (; d + kLanes <= n; d += kLanes)
-    for (int l = 0; l < kLanes; ++l) acc[l] += f(d + l);
-  for (int w = kLanes / 2; w >= 1; w /= 2)
-    for (int l = 0; l < w; ++l) acc[l] += acc[l + w];
-  T s = acc[0];
-  for (; d < n; ++d) s += f(d);
-  return s;
-}
-
 template <class T>
 void ln_forward(const T* x, const T* w, const T* b, T* y, T* mean, T* rstd, std::int64_t R, std::int64_t D,
                 double eps) {
@@ -125,9 +143,9 @@ void ln_forward(const T* x, const T* w, const T* b, T* y, T* mean, T* rstd, std:
     for (std::int64_t r = r0; r < r1; ++r) {
       const T* xr = x + r * D;
       T* yr = y + r * D;
-      T s = lane_sum<T>(D, [xr](std::int64_t d) { return xr[d]; });
+      T s = detail::lane_sum<T>(D, [xr](std::int64_t d) { return xr[d]; });
       T mu = D ? s / T(D) : T(0);
-      T v = lane_sum<T>(D, [xr, mu](std::int64_t d) { return (xr[d] - mu) * (xr[d] - mu); });
+      T v = detail::lane_sum<T>(D, [xr, mu](std::int64_t d) { return (xr[d] - mu) * (xr[d] - mu); });
       T rs = T(1) / std::sqrt((D ? v / T(D) : T(0)) + T(eps));
       mean[r] = mu;
       rstd[r] = rs;
@@ -164,11 +182,11 @@ void ln_backward(const T* x, const T* w, const T* g, const T* mean, const T* rst
         // mean(gxhat) and mean(gxhat * xhat)
         T s1, s2;
         if (w) {
-          s1 = lane_sum<T>(D, [gr, w](std::int64_t d) { return gr[d] * w[d]; });
-          s2 = lane_sum<T>(D, [=](std::int64_t d) { return gr[d] * w[d] * (xr[d] - mu) * rs; });
+          s1 = detail::lane_sum<T>(D, [gr, w](std::int64_t d) { return gr[d] * w[d]; });
+          s2 = detail::lane_sum<T>(D, [=](std::int64_t d) { return gr[d] * w[d] * (xr[d] - mu) * rs; });
         } else {
-          s1 = lane_sum<T>(D, [gr](std::int64_t d) { return gr[d]; });
-          s2 = lane_sum<T>(D, [=](std::int64_t d) { return gr[d] * (xr[d] - mu) * rs; });
+          s1 = detail::lane_sum<T>(D, [gr](std::int64_t d) { return gr[d]; });
+          s2 = detail::lane_sum<T>(D, [=](std::int64_t d) { return gr[d] * (xr[d] - mu) * rs; });
         }
         if (pw)
           for (std::int64_t d = 0; d < D; ++d) pw[d] += gr[d] * ((xr[d] - mu) * rs);
