@@ -25,6 +25,9 @@ std::map<std::string, Command> commands() {
 #ifdef ANYRL_HAVE_CMD_INFO
   c["info"] = {anyrl::app::cmd_info, "describe a dataset file (sizes, episodes, returns)"};
 #endif
+#ifdef ANYRL_HAVE_CMD_PLOT
+  c["plot"] = {anyrl::app::cmd_plot, "learning curves from run folders: RUN... -o curves.png [--metric eval/success]"};
+#endif
   return c;
 }
 
