@@ -12,5 +12,7 @@ int cmd_demo(const Args& args);     // engine demo: an MLP regression with a fal
 int cmd_collect(const Args& args);  // generate an offline dataset (envs)
 int cmd_info(const Args& args);     // describe a dataset file or the build
 int cmd_plot(const Args& args);     // learning curves (mean ± s.e. over seeds) from run folders
+int cmd_train(const Args& args);    // BC -> offline -> online training into a run folder (rl)
+int cmd_eval(const Args& args);     // evaluate a run folder's latest checkpoint (rl)
 
 }  // namespace anyrl::app

@@ -28,6 +28,12 @@ std::map<std::string, Command> commands() {
 #ifdef ANYRL_HAVE_CMD_PLOT
   c["plot"] = {anyrl::app::cmd_plot, "learning curves from run folders: RUN... -o curves.png [--metric eval/success]"};
 #endif
+#ifdef ANYRL_HAVE_CMD_TRAIN
+  c["train"] = {anyrl::app::cmd_train, "train: --config configs/<task>/<method>.toml [--set k=v] [--seed N] [--out runs/NAME] | --resume runs/NAME"};
+#endif
+#ifdef ANYRL_HAVE_CMD_EVAL
+  c["eval"] = {anyrl::app::cmd_eval, "evaluate a run's latest checkpoint: runs/NAME [--episodes N] [--record frames/]"};
+#endif
   return c;
 }
 

@@ -17,7 +17,7 @@ Shape::Shape(std::span<const std::int64_t> dims) {
 void Shape::push_back(std::int64_t v) {
   if (rank_ >= kMaxRank)
     throw ShapeError("Shape: rank exceeds the maximum of " + std::to_string(kMaxRank) + " in " + str());
-  // Negative sizes are allowed here only as reshape's -1 placeholder; Tensor::empty rejects them.
+  // A -1 is allowed here for reshape ("infer this dimension"); Tensor::empty rejects negatives.
   d_[static_cast<std::size_t>(rank_++)] = v;
 }
 

@@ -71,8 +71,7 @@ Tensor EnsembleLinear::forward(const Tensor& x) const {
                      " members, expected " + std::to_string(e_));
   if (x.dim() != 2 && x.dim() != 3)
     throw ShapeError("EnsembleLinear: input must be [E, B, in] or [B, in], got " + x.desc());
-  Tensor y = matmul(x, weight);
-  return bias.defined() ? add(y, bias) : y;
+  return matmul(x, weight, bias);  // bias fused into the GEMM (undefined bias: plain product)
 }
 
 // ---- LayerNorm / Dropout / Embedding --------------------------------------------------------

@@ -8,6 +8,8 @@
 // shapes and arguments) and the dtype. Set ANYRL_HARNESS_SUMMARY=1 to print the coverage table.
 #include <doctest/doctest.h>
 
+#include <array>
+
 #include <cstdio>
 #include <cstdlib>
 #include <map>
@@ -801,6 +803,22 @@ std::vector<Op> linalg_table() {
                                  Grad::None));
     op.cases.back().f32_rtol = 2e-4;
     op.cases.back().f32_atol = 1e-4;
+    t.push_back(op);
+  }
+  {
+    // a x b + bias, the bias broadcast to the product (ensemble bias [E,1,O], row bias [O], ...).
+    Op op{"matmul with bias", {}};
+    auto add_ref = [](const Nds& x) {
+      return ref::map2(ref::matmul(x[0], x[1]), x[2], [](double u, double v) { return u + v; });
+    };
+    const std::vector<std::array<Dims, 3>> ms = {
+        {Dims{3, 4}, Dims{4, 5}, Dims{5}},             {Dims{2, 3, 4}, Dims{2, 4, 5}, Dims{2, 1, 5}},
+        {Dims{3, 4}, Dims{2, 4, 5}, Dims{2, 1, 5}},    {Dims{2, 3, 4}, Dims{4, 5}, Dims{3, 5}},
+        {Dims{2, 3, 4}, Dims{2, 4, 5}, Dims{2, 3, 5}}, {Dims{2, 3, 0}, Dims{2, 0, 4}, Dims{2, 1, 4}},
+    };
+    for (auto& m : ms)
+      op.cases.push_back(mk({F(m[0]), F(m[1]), F(m[2])},
+                            f1([](const Ts& x) { return anyrl::matmul(x[0], x[1], x[2]); }), r1(add_ref)));
     t.push_back(op);
   }
   {

@@ -13,7 +13,7 @@ namespace {
 
 // op(a) * op(b) for a[..., *, *] and b[..., *, *] with broadcast batch dims (both rank >= 2).
 // ta/tb transpose the last two dims of the operand. Result: [batch..., M, N].
-Tensor bmm(const Tensor& a, const Tensor& b, bool ta, bool tb) {
+Tensor bmm(const Tensor& a, const Tensor& b, bool ta, bool tb, const Tensor& init = Tensor()) {
   const int ra = a.dim(), rb = b.dim();
   const std::int64_t M = ta ? a.shape()[ra - 1] : a.shape()[ra - 2];
   const std::int64_t K = ta ? a.shape()[ra - 2] : a.shape()[ra - 1];
@@ -35,9 +35,22 @@ Tensor bmm(const Tensor& a, const Tensor& b, bool ta, bool tb) {
   Shape out_shape = batch;
   out_shape.push_back(M);
   out_shape.push_back(N);
-  Tensor out = Tensor::empty(out_shape, a.dtype());
+  Tensor out;
+  if (init.defined()) {
+    // C starts as the broadcast bias and the GEMM accumulates onto it.
+    try {
+      out = expand(init.detach(), out_shape);
+    } catch (const ShapeError&) {
+      throw ShapeError("matmul: bias " + init.desc() + " does not broadcast to the product shape " + out_shape.str() +
+                       " of " + a.desc() + " x " + b.desc());
+    }
+    if (out.shares_storage(init)) out = out.clone();
+  } else {
+    out = Tensor::empty(out_shape, a.dtype());
+  }
   if (out.numel() == 0) return out;
   detail::GemmDesc d;
+  d.accumulate = init.defined();
   d.ta = ta;
   d.tb = tb;
   d.M = M;
@@ -53,7 +66,7 @@ Tensor bmm(const Tensor& a, const Tensor& b, bool ta, bool tb) {
     const scalar_t* pb = b.data<scalar_t>();
     scalar_t* pc = out.data<scalar_t>();
     if (K == 0) {
-      out.fill_(0.0);
+      if (!d.accumulate) out.fill_(0.0);
     } else if (bb.rank() == 0 && !ta) {
       // b shared by every batch item: fold the batch into M (one large GEMM).
       d.M = M * nbatch;
@@ -143,6 +156,33 @@ Tensor matmul(const Tensor& a_in, const Tensor& b_in) {
     out = out.reshape(s);
   }
   return out;
+}
+
+Tensor matmul(const Tensor& a, const Tensor& b, const Tensor& bias) {
+  if (!bias.defined()) return matmul(a, b);
+  check_defined("matmul", a, "a");
+  check_defined("matmul", b, "b");
+  check_cpu("matmul", {&a, &b, &bias});
+  detail::check_same_dtype("matmul", a, b);
+  detail::check_same_dtype("matmul", a, bias);
+  detail::check_floating("matmul", a);
+  if (a.dim() < 2 || b.dim() < 2)
+    throw ShapeError("matmul with bias: operands must have rank >= 2, got " + detail::describe2(a, b));
+  Tensor out = bmm(a, b, false, false, bias);
+  if (!any_requires_grad({&a, &b, &bias})) return out;
+  Tensor x = a.detach(), y = b.detach();
+  Shape sc = bias.shape();
+  return record(out, "matmul_bias", {a, b, bias},
+                [x, y, sc](const Tensor& g, const std::vector<bool>& need, std::vector<Tensor>& gi) {
+                  if (need[0]) gi[0] = sum_to(bmm(g, y, false, true), x.shape());
+                  if (need[1]) {
+                    if (y.dim() == 2 && x.dim() > 2)
+                      gi[1] = bmm(x.reshape(Shape{-1, x.shape().back()}), g.reshape(Shape{-1, g.shape().back()}), true, false);
+                    else
+                      gi[1] = sum_to(bmm(x, g, true, false), y.shape());
+                  }
+                  if (need[2]) gi[2] = sum_to(g, sc);
+                });
 }
 
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {

@@ -91,6 +91,9 @@ Tensor sum_to(const Tensor& a, const Shape& shape);
 /// [..., M, K] x [..., K, N] -> [..., M, N], leading dims broadcast (ensembles: [E,B,H] x [E,H,O]).
 /// A 1-D operand is treated as a row (left) or column (right) vector and that dim is dropped.
 Tensor matmul(const Tensor& a, const Tensor& b);
+/// a x b + bias in one pass (torch.baddbmm): `bias` broadcasts to the product's shape (e.g. an
+/// ensemble bias [E, 1, O]); the product accumulates onto it, so no separate add pass.
+Tensor matmul(const Tensor& a, const Tensor& b, const Tensor& bias);
 /// x[..., in] * W[out, in]^T + b[out] (b may be undefined).
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor());
 
