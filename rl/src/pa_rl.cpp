@@ -217,6 +217,7 @@ Tensor ActionCache::compute(const models::Policy& policy, const Tensor& obs, Gen
 }
 
 void ActionCache::refresh(const models::Policy& policy, const TransitionBuffer& buffer, Generator& gen, std::int64_t chunk) {
+  synced_ = buffer.total_added();
   if (buffer.empty()) {
     obs_samples_ = next_samples_ = Tensor();
     return;
@@ -228,6 +229,7 @@ void ActionCache::refresh(const models::Policy& policy, const TransitionBuffer& 
 void ActionCache::extend(const models::Policy& policy, const TransitionBuffer& buffer, Generator& gen, std::int64_t chunk) {
   const std::int64_t have = rows(), n = buffer.size();
   if (have == 0) return refresh(policy, buffer, gen, chunk);
+  synced_ = buffer.total_added();
   if (n <= have) return;
   Tensor o = compute(policy, buffer.obs().slice0(have, n), gen, chunk);
   Tensor no = compute(policy, buffer.next_obs().slice0(have, n), gen, chunk);
@@ -235,18 +237,99 @@ void ActionCache::extend(const models::Policy& policy, const TransitionBuffer& b
   next_samples_ = concat({next_samples_, no}, 0);
 }
 
+void ActionCache::sync(const models::Policy& policy, const TransitionBuffer& buffer, Generator& gen, std::int64_t chunk) {
+  const std::int64_t total = buffer.total_added(), cap = buffer.capacity();
+  if (total == synced_ && rows() == buffer.size()) return;
+  const std::int64_t written = total - synced_;
+  if (rows() == 0 || written < 0 || written >= cap || buffer.size() < rows()) return refresh(policy, buffer, gen, chunk);
+  // Rows written since: stamps [synced_, total) -> rows stamp % cap, as at most two segments.
+  const std::int64_t first = synced_ % cap;
+  std::vector<std::pair<std::int64_t, std::int64_t>> segs;
+  if (first + written <= cap) {
+    segs.emplace_back(first, first + written);
+  } else {
+    segs.emplace_back(first, cap);
+    segs.emplace_back(0, first + written - cap);
+  }
+  for (auto [a, b] : segs) {
+    if (a >= b) continue;
+    Tensor o = compute(policy, buffer.obs().slice0(a, b), gen, chunk);
+    Tensor no = compute(policy, buffer.next_obs().slice0(a, b), gen, chunk);
+    const std::int64_t have = rows();
+    if (a > have) throw ValueError("ActionCache::sync: rows " + std::to_string(have) + ".." + std::to_string(a) +
+                                   " were never cached (cache and buffer out of step)");
+    const std::int64_t in = std::min(b, have) - a;  // rows overwritten in place
+    if (in > 0) {
+      obs_samples_.slice0(a, a + in).copy_(o.slice0(0, in));
+      next_samples_.slice0(a, a + in).copy_(no.slice0(0, in));
+    }
+    if (b > have) {  // rows appended
+      obs_samples_ = concat({obs_samples_, o.slice0(in, b - a)}, 0);
+      next_samples_ = concat({next_samples_, no.slice0(in, b - a)}, 0);
+    }
+  }
+  synced_ = total;
+}
+
+void ActionCache::clear() {
+  obs_samples_ = next_samples_ = Tensor();
+  synced_ = 0;
+}
+
 Tensor ActionCache::obs_samples(const Tensor& rows) const { return index_select(obs_samples_, 0, rows); }
 Tensor ActionCache::next_obs_samples(const Tensor& rows) const { return index_select(next_samples_, 0, rows); }
 
-Batch ActionCache::sample(const TransitionBuffer& buffer, std::int64_t n, Generator& gen, const ActionOptimizer& opt) const {
+Batch ActionCache::draw(const TransitionBuffer& buffer, std::int64_t n, Generator& gen, Tensor& obs_s,
+                        Tensor& next_s) const {
   if (rows() < buffer.size())
     throw ValueError("ActionCache::sample: cache holds " + std::to_string(rows()) + " rows but the buffer has " +
-                     std::to_string(buffer.size()) + " (call extend or refresh)");
+                     std::to_string(buffer.size()) + " (call extend, sync or refresh)");
+  if (buffer.empty()) throw ValueError("ActionCache::sample: the buffer is empty");
   Tensor idx = randint(Shape{n}, 0, buffer.size(), gen);
   Batch b = buffer.gather(idx);
-  opt.bind_base_samples(b.obs, obs_samples(idx));
-  opt.bind_base_samples(b.next_obs, next_obs_samples(idx));
+  obs_s = obs_samples(idx);
+  next_s = next_obs_samples(idx);
   return b;
+}
+
+Batch ActionCache::sample(const TransitionBuffer& buffer, std::int64_t n, Generator& gen, const ActionOptimizer& opt) const {
+  Tensor os, ns;
+  Batch b = draw(buffer, n, gen, os, ns);
+  opt.bind_base_samples(b.obs, os);
+  opt.bind_base_samples(b.next_obs, ns);
+  return b;
+}
+
+TensorMap ActionCache::state_dict(const std::string& prefix) const {
+  TensorMap out;
+  out[prefix + "meta"] = Tensor::from_vector(std::vector<std::int64_t>{k_, rows(), synced_});
+  if (rows() > 0) {
+    out[prefix + "obs_samples"] = obs_samples_;
+    out[prefix + "next_samples"] = next_samples_;
+  }
+  return out;
+}
+
+void ActionCache::load_state_dict(const TensorMap& state, const std::string& prefix) {
+  auto get = [&](const std::string& n) -> const Tensor& {
+    auto it = state.find(prefix + n);
+    if (it == state.end()) throw ValueError("ActionCache::load_state_dict: missing entry '" + prefix + n + "'");
+    return it->second;
+  };
+  const std::vector<std::int64_t> meta = get("meta").to_vector<std::int64_t>();
+  if (meta.size() != 3) throw ValueError("ActionCache::load_state_dict: '" + prefix + "meta' must hold 3 values");
+  if (meta[0] != k_)
+    throw ValueError("ActionCache::load_state_dict: checkpoint has k = " + std::to_string(meta[0]) + ", this cache k = " +
+                     std::to_string(k_));
+  if (meta[1] == 0) {
+    obs_samples_ = next_samples_ = Tensor();
+  } else {
+    obs_samples_ = get("obs_samples").contiguous().clone();
+    next_samples_ = get("next_samples").contiguous().clone();
+    if (obs_samples_.size(0) != meta[1] || next_samples_.size(0) != meta[1] || obs_samples_.size(1) != k_)
+      throw ValueError("ActionCache::load_state_dict: sample tensors do not match '" + prefix + "meta'");
+  }
+  synced_ = meta[2];
 }
 
 // ---- Distiller ------------------------------------------------------------------------------

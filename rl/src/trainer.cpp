@@ -39,7 +39,7 @@ void declare_train_config(Config& c) {
                "offline data: a D4RL-format .hdf5 path, or generate:<kind>:<size> (envs::collect_dataset)");
   c.add_int("dataset_seed", 0, "seed of a generated dataset", 0);
   c.add_string("method", "parl_calql", "algorithm",
-               {"parl_calql", "parl_iql", "parl_rlpd", "bc", "calql_sac", "iql_awr"});
+               {"parl_calql", "parl_iql", "parl_rlpd", "bc", "calql_sac", "iql_awr", "idql", "cem"});
   c.add_int("seed", 0, "run seed (networks, sampling, env seeds)", 0);
   c.add_int("threads", 0, "CPU threads (0: keep ANYRL_NUM_THREADS / default)", 0, 256);
   // ---- policy ------------------------------------------------------------------------------
@@ -92,6 +92,26 @@ void declare_train_config(Config& c) {
   c.add_string("parl.act_selection", "argmax", "pi_opt when acting (online and eval)", {"softmax", "argmax"});
   c.add_float("parl.temperature", 1.0, "softmax temperature of pi_opt", 0.0);
   c.add_bool("parl.dataset_action", true, "swap the worst candidate for the dataset action in distillation");
+  c.add_bool("parl.global_opt", true,
+             "ablation: false = no global optimisation (k = m = 1 policy sample, no dataset-action swap; local steps only)");
+  c.add_bool("parl.local_opt", true, "ablation: false = no local optimisation (T = 0, re-ranking only)");
+  c.add_bool("parl.action_cache", false,
+             "cache k base-policy samples per buffer row and reuse them in critic updates (parl_calql, parl_rlpd)");
+  c.add_int("parl.cache_refresh_every", 1, "recompute the action cache every N distillation epochs/steps", 1);
+  c.add_string("parl.cache_refresh_unit", "epochs",
+               "unit of parl.cache_refresh_every (epoch = (offline + online rows) / policy.batch_size distillation steps)",
+               {"epochs", "steps"});
+  // ---- CEM ablation (method = "cem") ---------------------------------------------------------
+  c.add_int("cem.iterations", 3, "CEM refits of the Gaussian (0: uniform random candidates)", 0);
+  c.add_int("cem.population", 32, "CEM candidates per state and iteration (the final population is the global step's sample set)", 1);
+  c.add_float("cem.elite_fraction", 0.1, "fraction of the population used to refit mean/std", 0.0, 1.0);
+  c.add_float("cem.min_std", 0.05, "lower bound of the refitted per-dimension std", 0.0);
+  // ---- IDQL (method = "idql") ----------------------------------------------------------------
+  c.add_int("idql.samples", 64, "behaviour-policy samples re-ranked per state when acting (N)", 1);
+  c.add_string("idql.selection", "argmax",
+               "argmax of Q, or sample softmax((Q - V) / idql.temperature) (IDQL's advantage weighting)",
+               {"argmax", "softmax"});
+  c.add_float("idql.temperature", 0.1, "temperature of idql.selection = softmax", 0.0);
   // ---- phase budgets -----------------------------------------------------------------------
   c.add_int("train.bc_steps", 100000, "BC pre-training gradient steps", 0);
   c.add_int("train.offline_steps", 500000, "offline critic pre-training steps", 0);
@@ -182,7 +202,19 @@ envs::Dataset load_dataset(const Config& c) {
   return envs::read_d4rl(spec);
 }
 
-bool is_parl(const std::string& m) { return m.rfind("parl_", 0) == 0; }
+// PA-RL pipelines: action optimisation + distillation (cem is PA-RL + Cal-QL with CEM candidates).
+bool is_parl(const std::string& m) { return m.rfind("parl_", 0) == 0 || m == "cem"; }
+
+// Rows of x[B, K, A] picked per state by idx[B, M] (int64) -> [B, M, A].
+Tensor pick_rows(const Tensor& x, const Tensor& idx) {
+  const std::int64_t B = x.size(0), K = x.size(1), A = x.size(2), M = idx.size(1);
+  std::vector<std::int64_t> off(static_cast<std::size_t>(B * M));
+  const Tensor ic = idx.dtype() == DType::Int64 ? idx : idx.to(DType::Int64);
+  const std::int64_t* ip = ic.data<std::int64_t>();
+  for (std::int64_t b = 0; b < B; ++b)
+    for (std::int64_t j = 0; j < M; ++j) off[static_cast<std::size_t>(b * M + j)] = b * K + ip[b * M + j];
+  return index_select(x.reshape(Shape{B * K, A}), 0, Tensor::from_vector(off)).reshape(Shape{B, M, A});
+}
 
 }  // namespace
 
@@ -206,6 +238,11 @@ struct Trainer::Impl {
   std::unique_ptr<SAC> sac_actor;     // calql_sac: the tanh-Gaussian actor update
   std::unique_ptr<AWRActor> awr;      // iql_awr
   Generator gen;
+  // action cache (parl.action_cache): k base samples per row of each buffer, own RNG stream
+  bool use_cache = false;
+  std::unique_ptr<ActionCache> off_cache, on_cache;
+  Generator cache_gen;
+  std::int64_t cache_distill = 0;  // distillation steps since the last refresh
   // counters
   std::int64_t phase = kBC, phase_step = 0, env_steps = 0, episodes = 0, evals = 0;
   double distill_acc = 0.0;
@@ -239,6 +276,14 @@ struct Trainer::Impl {
   Metrics distill_step(const Batch& b);
   Metrics critic_step(const Batch& b);
   Metrics actor_step(const Batch& b);
+  // action cache
+  void cache_sync();
+  void cache_after_distill();
+  Batch critic_batch_offline(std::int64_t n);
+  Batch critic_batch_mixed(const MixedSampler& s, std::int64_t n);
+  // CEM candidates ([B, population, A]) and IDQL's re-ranked action ([B, A])
+  Tensor cem_samples(const Tensor& obs, Generator& g) const;
+  Tensor idql_act(const Tensor& obs, Generator& g) const;
 };
 
 void Trainer::Impl::build(bool for_eval) {
@@ -260,7 +305,10 @@ void Trainer::Impl::build(bool for_eval) {
   if (method == "iql_awr" && kind == "diffusion")
     throw ConfigError("config key 'policy.kind': method iql_awr needs a policy with log_prob "
                       "(tanh_gaussian or autoregressive), got 'diffusion'");
-  if (c.get_int("parl.m") > c.get_int("parl.k"))
+  if (method == "cem" && c.get_int("parl.m") > c.get_int("cem.population"))
+    throw ConfigError("config key 'parl.m': " + std::to_string(c.get_int("parl.m")) + " exceeds cem.population = " +
+                      std::to_string(c.get_int("cem.population")));
+  if (method != "cem" && c.get_bool("parl.global_opt") && c.get_int("parl.m") > c.get_int("parl.k"))
     throw ConfigError("config key 'parl.m': " + std::to_string(c.get_int("parl.m")) + " exceeds parl.k = " +
                       std::to_string(c.get_int("parl.k")));
   bc_steps = c.get_int("train.bc_steps");
@@ -327,6 +375,12 @@ void Trainer::Impl::build(bool for_eval) {
   ao.include_dataset_action = c.get_bool("parl.dataset_action");
   ao.temperature = c.get_float("parl.temperature");
   ao.selection = c.get_string("parl.selection") == "argmax" ? Selection::Argmax : Selection::Softmax;
+  if (!c.get_bool("parl.global_opt")) {  // ablation: one policy sample, local steps only
+    ao.k = 1;
+    ao.m = 1;
+    ao.include_dataset_action = false;  // it would replace the only candidate (distillation = BC)
+  }
+  if (!c.get_bool("parl.local_opt")) ao.steps = 0;  // ablation: re-ranking only
   aopt = std::make_unique<ActionOptimizer>(*critic, ao);
   ao.selection = c.get_string("parl.act_selection") == "argmax" ? Selection::Argmax : Selection::Softmax;
   act_opt = std::make_unique<ActionOptimizer>(*critic, ao);
@@ -354,11 +408,19 @@ void Trainer::Impl::build(bool for_eval) {
   so.target_entropy_scale = c.get_float("sac.target_entropy_scale");
   if (method == "parl_calql") {
     learner = std::make_unique<CalQL>(critic, nullptr, aopt->source(*policy), co, cq);
+  } else if (method == "cem") {
+    // PA-RL + Cal-QL whose global step draws its candidates from CEM instead of the policy.
+    ActionSource src = [this](const Tensor& obs, std::int64_t n, Generator& g) {
+      NoGrad ng;
+      Candidates cands = aopt->optimize(*policy, obs, g, Tensor(), cem_samples(obs, g));
+      return aopt->sample_pi_opt_n(cands.actions, cands.q, n, g);
+    };
+    learner = std::make_unique<CalQL>(critic, nullptr, std::move(src), co, cq);
   } else if (method == "calql_sac") {
     learner = std::make_unique<CalQL>(critic, nullptr, policy_source(*policy), co, cq);
     // The tanh-Gaussian actor update of SAC against the same critic (its own target copy is unused).
     sac_actor = std::make_unique<SAC>(critic, nullptr, *policy, co, so);
-  } else if (method == "parl_iql" || method == "iql_awr") {
+  } else if (method == "parl_iql" || method == "iql_awr" || method == "idql") {
     IQLOptions io;
     io.expectile = c.get_float("iql.expectile");
     io.beta = c.get_float("iql.beta");
@@ -393,6 +455,15 @@ void Trainer::Impl::build(bool for_eval) {
   std::vector<std::int64_t> shape(spec.obs_shape.begin(), spec.obs_shape.end());
   online = std::make_unique<TransitionBuffer>(shape, act_dim, cap, rt);
   writer = std::make_unique<EpisodeWriter>(*online, ret, spec.time_limit + 1);
+
+  // ---- action cache (only learners that sample pi_opt in critic updates use it)
+  use_cache = c.get_bool("parl.action_cache") && (method == "parl_calql" || method == "parl_rlpd");
+  if (use_cache) {
+    off_cache = std::make_unique<ActionCache>(aopt->options().k);
+    on_cache = std::make_unique<ActionCache>(aopt->options().k);
+    cache_gen = Generator(seed, 3);
+    cache_distill = 0;
+  }
 }
 
 Checkpoint Trainer::Impl::make_checkpoint() const {
@@ -410,6 +481,12 @@ Checkpoint Trainer::Impl::make_checkpoint() const {
   ck.set_counter("episodes", episodes);
   ck.set_counter("evals", evals);
   ck.group("trainer")["distill_acc"] = Tensor::from_vector(std::vector<double>{distill_acc});
+  if (use_cache) {
+    ck.group("cache_offline") = off_cache->state_dict();
+    ck.group("cache_online") = on_cache->state_dict();
+    ck.set_rng("cache", cache_gen);
+    ck.set_counter("cache_distill", cache_distill);
+  }
   ck.metadata["phase"] = phase_name(phase);
   ck.metadata["method"] = method;
   ck.metadata["config"] = cfg.dump();
@@ -429,13 +506,21 @@ void Trainer::Impl::load(const Checkpoint& ck) {
   episodes = ck.counter("episodes");
   evals = ck.counter("evals");
   distill_acc = ck.tensor("trainer", "distill_acc").to_vector<double>().at(0);
+  if (use_cache && ck.has("cache_offline")) {
+    off_cache->load_state_dict(ck.at("cache_offline"));
+    on_cache->load_state_dict(ck.at("cache_online"));
+    ck.get_rng("cache", cache_gen);
+    cache_distill = ck.counter("cache_distill");
+  }
 }
 
 void Trainer::Impl::save(const std::string& tag, bool pinned) { last_good = ckpts->save(make_checkpoint(), tag, pinned); }
 
 Tensor Trainer::Impl::act(const Tensor& obs, Generator& g, bool explore) {
+  if (method == "idql") return idql_act(obs, g);
   if (is_parl(method)) {
-    Candidates cands = act_opt->optimize(*policy, obs, g);
+    Candidates cands = method == "cem" ? act_opt->optimize(*policy, obs, g, Tensor(), cem_samples(obs, g))
+                                       : act_opt->optimize(*policy, obs, g);
     return act_opt->sample_pi_opt(cands.actions, cands.q, g);
   }
   NoGrad ng;
@@ -555,14 +640,118 @@ void Trainer::Impl::maybe_checkpoint(std::int64_t before, std::int64_t after) {
   if (every > 0 && after / every != before / every) save("", false);
 }
 
-Metrics Trainer::Impl::distill_step(const Batch& b) { return distiller->step(b.obs, gen, b.actions); }
+Metrics Trainer::Impl::distill_step(const Batch& b) {
+  Metrics m = method == "cem" ? distiller->step(b.obs, gen, b.actions, cem_samples(b.obs, gen))
+                              : distiller->step(b.obs, gen, b.actions);
+  cache_after_distill();
+  return m;
+}
 
-Metrics Trainer::Impl::critic_step(const Batch& b) { return learner->update(b, gen); }
+Metrics Trainer::Impl::critic_step(const Batch& b) {
+  Metrics m = learner->update(b, gen);
+  if (use_cache) aopt->clear_bindings();
+  return m;
+}
 
 Metrics Trainer::Impl::actor_step(const Batch& b) {
   if (sac_actor) return sac_actor->update_actor(b, gen);
   if (awr) return awr->update(b, gen);
+  if (method == "idql") {  // the behaviour policy keeps doing BC on offline + online data
+    Metrics m;
+    m["bc_loss"] = distiller->supervised_step(b.obs, b.actions, gen);
+    return m;
+  }
   return distill_step(b);
+}
+
+// ---- action cache -----------------------------------------------------------------------------
+// Cached rows follow the buffers (appended and ring-overwritten online rows are sampled as they
+// arrive, in sync()); the whole cache is recomputed with the current policy every
+// parl.cache_refresh_every distillation epochs/steps. Samples come from their own stream
+// (cache_gen), so the training stream sees the same batch indices with and without the cache.
+void Trainer::Impl::cache_sync() {
+  off_cache->sync(*policy, *offline, cache_gen);
+  on_cache->sync(*policy, *online, cache_gen);
+}
+
+void Trainer::Impl::cache_after_distill() {
+  if (!use_cache) return;
+  ++cache_distill;
+  std::int64_t period = cfg.get_int("parl.cache_refresh_every");
+  if (cfg.get_string("parl.cache_refresh_unit") == "epochs") {
+    const std::int64_t pbs = cfg.get_int("policy.batch_size");
+    const std::int64_t rows = offline->size() + online->size();
+    period *= std::max<std::int64_t>(1, (rows + pbs - 1) / pbs);
+  }
+  if (cache_distill < period) return;
+  cache_distill = 0;
+  off_cache->refresh(*policy, *offline, cache_gen);
+  on_cache->refresh(*policy, *online, cache_gen);
+}
+
+Batch Trainer::Impl::critic_batch_offline(std::int64_t n) {
+  cache_sync();
+  return off_cache->sample(*offline, n, gen, *aopt);
+}
+
+Batch Trainer::Impl::critic_batch_mixed(const MixedSampler& s, std::int64_t n) {
+  // Same draws as MixedSampler::sample (offline rows first, then online), plus cached samples.
+  cache_sync();
+  const std::int64_t k = s.offline_count(n);
+  Tensor os, ns;
+  Batch b;
+  if (k == n) {
+    b = off_cache->draw(*offline, n, gen, os, ns);
+    b.num_offline = n;
+  } else if (k == 0) {
+    b = on_cache->draw(*online, n, gen, os, ns);
+  } else {
+    Tensor os2, ns2;
+    Batch a = off_cache->draw(*offline, k, gen, os, ns);
+    a.num_offline = k;
+    Batch c = on_cache->draw(*online, n - k, gen, os2, ns2);
+    b = concat_batches(a, c);
+    os = concat({os, os2}, 0);
+    ns = concat({ns, ns2}, 0);
+  }
+  aopt->bind_base_samples(b.obs, os);
+  aopt->bind_base_samples(b.next_obs, ns);
+  return b;
+}
+
+// ---- CEM candidates and IDQL action selection ---------------------------------------------------
+Tensor Trainer::Impl::cem_samples(const Tensor& obs, Generator& g) const {
+  NoGrad ng;
+  const std::int64_t B = obs.size(0), A = spec.action_dim, P = cfg.get_int("cem.population");
+  const std::int64_t iters = cfg.get_int("cem.iterations");
+  const std::int64_t E =
+      std::clamp<std::int64_t>(std::llround(static_cast<double>(P) * cfg.get_float("cem.elite_fraction")), 1, P);
+  const double lo = aopt->options().low, hi = aopt->options().high, min_std = cfg.get_float("cem.min_std");
+  Tensor pop = uniform(Shape{B, P, A}, lo, hi, g);
+  for (std::int64_t it = 0; it < iters; ++it) {
+    Tensor q = aopt->score(obs, pop);  // [B, P]
+    auto [vals, idx] = topk(q, E, true);
+    Tensor el = pick_rows(pop, idx);                                   // [B, E, A]
+    Tensor mu = expand(mean(el, {1}, true), Shape{B, P, A});
+    Tensor sd = expand(clamp(sqrt(var(el, {1}, true, 0)), min_std, 1e30), Shape{B, P, A});
+    pop = clamp(mu + sd * normal(Shape{B, P, A}, 0.0, 1.0, g), lo, hi);
+  }
+  return pop;
+}
+
+Tensor Trainer::Impl::idql_act(const Tensor& obs, Generator& g) const {
+  NoGrad ng;
+  const std::int64_t B = obs.size(0), A = spec.action_dim, N = cfg.get_int("idql.samples");
+  Tensor s = policy->sample(obs, N, g);  // [B, N, A]
+  Tensor q = aopt->score(obs, s);        // [B, N]
+  Tensor idx;
+  if (cfg.get_string("idql.selection") == "argmax") {
+    idx = argmax(q, -1, true);
+  } else {
+    Tensor v = expand(unsqueeze(static_cast<IQL*>(learner.get())->value().v(obs), -1), Shape{B, N});
+    idx = multinomial(softmax((q - v) / std::max(cfg.get_float("idql.temperature"), 1e-8), -1), g).reshape(Shape{B, 1});
+  }
+  return pick_rows(s, idx).reshape(Shape{B, A});
 }
 
 void Trainer::Impl::run_bc() {
@@ -617,7 +806,7 @@ void Trainer::Impl::run_offline() {
   }
   if (bar) bar->phase("offline", offline_steps, phase_step);
   while (phase_step < offline_steps) {
-    Batch b = offline->sample(bs, gen);
+    Batch b = use_cache ? critic_batch_offline(bs) : offline->sample(bs, gen);
     Metrics m = critic_step(b);
     if (is_parl(method) || sac_actor || awr) {
       distill_acc += (sac_actor || awr) ? 1.0 : ratio;
@@ -694,7 +883,7 @@ void Trainer::Impl::run_online() {
     if (episodes > warm) {
       const std::int64_t n_critic = static_cast<std::int64_t>(std::llround(len * utd));
       for (std::int64_t i = 0; i < n_critic; ++i) {
-        Batch b = critic_sampler.sample(bs, gen);
+        Batch b = use_cache ? critic_batch_mixed(critic_sampler, bs) : critic_sampler.sample(bs, gen);
         for (const auto& [k, v] : critic_step(b)) m[k] = v;
       }
       distill_acc += len * dps;

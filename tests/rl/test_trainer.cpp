@@ -10,8 +10,14 @@
 #include <limits>
 #include <string>
 
+#include "anyrl/engine/ops.hpp"
+#include "anyrl/models/critics.hpp"
+#include "anyrl/models/diffusion.hpp"
 #include "anyrl/rl/checkpoint.hpp"
 #include "anyrl/rl/config.hpp"
+#include "anyrl/rl/critic_learners.hpp"
+#include "anyrl/rl/data.hpp"
+#include "anyrl/rl/pa_rl.hpp"
 #include "anyrl/rl/logger.hpp"
 #include "anyrl/rl/run.hpp"
 #include "anyrl/rl/trainer.hpp"
@@ -187,4 +193,266 @@ TEST_CASE("config errors name the key") {
   }
   Config bad2 = smoke("parl_calql_diffusion", {"dataset=generate:nosuch:100"});
   CHECK_THROWS_WITH_AS(Trainer(bad2, scratch("badds"), quiet()), doctest::Contains("dataset"), ConfigError);
+}
+
+// ---- action cache, ablations, CEM, IDQL --------------------------------------------------------
+
+namespace {
+
+// Stand-in policy: every sample of a state is that state's first feature, and every sample()
+// call and row is counted, so tests can see when the policy is (not) sampled and which buffer
+// row a cached sample belongs to.
+class CountingPolicy : public models::Policy {
+ public:
+  explicit CountingPolicy(std::int64_t obs_dim) : obs_dim_(obs_dim) {}
+  std::string kind() const override { return "counting"; }
+  std::int64_t action_dim() const override { return 1; }
+  Tensor sample(const Tensor& obs, std::int64_t n, Generator&) const override {
+    ++calls;
+    rows += obs.size(0);
+    Tensor first = unsqueeze(slice(obs, 1, 0, 1), 1);  // [B, 1, 1]
+    return expand(first, Shape{obs.size(0), n, 1}).clone();
+  }
+  Tensor supervised_loss(const Tensor& obs, const Tensor&, Generator&) const override { return mean(obs); }
+  Shape obs_shape() const override { return Shape{obs_dim_}; }
+  mutable std::int64_t calls = 0, rows = 0;
+
+ private:
+  std::int64_t obs_dim_;
+};
+
+void add_row(TransitionBuffer& b, float v) {
+  std::vector<float> o{v, 0.25f}, a{0.0f}, no{v + 0.5f, 0.25f};
+  b.add(o, a, -1.0f, no, false);
+}
+
+// Every cached sample of every row equals that row's first feature (obs) / +0.5 (next_obs).
+void check_cache_follows(const ActionCache& c, const TransitionBuffer& b) {
+  REQUIRE(c.rows() == b.size());
+  const std::vector<float> obs = b.obs().contiguous().to_vector<float>();
+  std::vector<std::int64_t> all(static_cast<std::size_t>(b.size()));
+  for (std::int64_t i = 0; i < b.size(); ++i) all[static_cast<std::size_t>(i)] = i;
+  const Tensor idx = Tensor::from_vector(all);
+  const std::vector<float> os = c.obs_samples(idx).to_vector<float>(), ns = c.next_obs_samples(idx).to_vector<float>();
+  for (std::int64_t r = 0; r < b.size(); ++r)
+    for (std::int64_t j = 0; j < c.k(); ++j) {
+      CHECK(os[static_cast<std::size_t>(r * c.k() + j)] == obs[static_cast<std::size_t>(r * 2)]);
+      CHECK(ns[static_cast<std::size_t>(r * c.k() + j)] == obs[static_cast<std::size_t>(r * 2)] + 0.5f);
+    }
+}
+
+}  // namespace
+
+TEST_CASE("action cache follows ring-buffer overwrites and round-trips through state_dict") {
+  TransitionBuffer buf({2}, 1, 5);
+  CountingPolicy pol(2);
+  Generator g(0, 0);
+  ActionCache cache(3);
+  for (int i = 0; i < 3; ++i) add_row(buf, 0.1f * i);
+  cache.sync(pol, buf, g);
+  CHECK(pol.rows == 6);  // 3 obs + 3 next_obs rows
+  check_cache_follows(cache, buf);
+  // 4 more rows: 2 appended (rows 3, 4), then the ring wraps over rows 0 and 1
+  for (int i = 3; i < 7; ++i) add_row(buf, 0.1f * i);
+  pol.rows = 0;
+  cache.sync(pol, buf, g);
+  CHECK(pol.rows == 8);  // only the 4 written rows, obs and next_obs
+  CHECK(cache.synced() == 7);
+  check_cache_follows(cache, buf);
+  pol.rows = 0;
+  cache.sync(pol, buf, g);  // nothing written: no sampling
+  CHECK(pol.rows == 0);
+  // more than a capacity's worth written: full refresh
+  for (int i = 7; i < 14; ++i) add_row(buf, 0.1f * i);
+  cache.sync(pol, buf, g);
+  CHECK(pol.rows == 10);
+  check_cache_follows(cache, buf);
+  // state_dict round trip (and k mismatch is an error)
+  ActionCache back(3);
+  back.load_state_dict(cache.state_dict("c."), "c.");
+  CHECK(back.synced() == cache.synced());
+  check_cache_follows(back, buf);
+  ActionCache wrong(4);
+  CHECK_THROWS_AS(wrong.load_state_dict(cache.state_dict()), ValueError);
+  ActionCache empty(3);
+  ActionCache empty_back(3);
+  empty_back.load_state_dict(empty.state_dict());
+  CHECK(empty_back.rows() == 0);
+}
+
+TEST_CASE("critic updates reuse cached base samples instead of sampling the policy") {
+  Generator g(3, 0);
+  models::QEnsembleConfig qc;
+  qc.obs_dim = 2;
+  qc.act_dim = 1;
+  qc.ensemble = 2;
+  qc.hidden = {16};
+  auto critic = std::make_shared<models::QEnsemble>(qc, g);
+  ActionOptOptions ao;
+  ao.k = 4;
+  ao.m = 2;
+  ao.steps = 1;
+  ao.step_size = 0.01;
+  ActionOptimizer aopt(*critic, ao);
+  CountingPolicy pol(2);
+  CQLOptions cq;
+  cq.n_actions = 2;
+  CalQL learner(critic, nullptr, aopt.source(pol), CriticOptions{}, cq);
+  TransitionBuffer buf({2}, 1, 64);
+  for (int i = 0; i < 40; ++i) add_row(buf, -1.0f + 0.05f * i);
+  ActionCache cache(ao.k);
+  cache.refresh(pol, buf, g);
+  CHECK(pol.calls == 2);
+  for (int i = 0; i < 5; ++i) {
+    Batch b = cache.sample(buf, 8, g, aopt);
+    learner.update(b, g);
+    aopt.clear_bindings();
+  }
+  CHECK(pol.calls == 2);  // TD targets and CQL samples came from the cache
+  for (int i = 0; i < 5; ++i) learner.update(buf.sample(8, g), g);
+  CHECK(pol.calls >= 2 + 5 * 2);  // without it: obs and next_obs sampled every update
+}
+
+TEST_CASE("action cache speed-up of an offline PA-RL update (diffusion, smoke-sized)") {
+  // Offline PA-RL + Cal-QL update = critic step (pi_opt for TD targets and CQL samples) + one
+  // distillation step; with the cache the critic step's base samples come from the cache, and
+  // the cache is recomputed once per distillation epoch (2 * N * k samples, amortised below).
+  for (std::int64_t k : {4, 32}) {
+    Generator g(5, 0);
+    models::DiffusionConfig pc;
+    pc.obs_dim = 3;
+    pc.act_dim = 1;
+    pc.steps = 3;
+    pc.hidden = 32;
+    pc.blocks = 1;
+    auto policy = std::make_shared<models::DiffusionPolicy>(pc, g);
+    models::QEnsembleConfig qc;
+    qc.obs_dim = 3;
+    qc.act_dim = 1;
+    qc.ensemble = 2;
+    qc.hidden = {32, 32};
+    auto critic = std::make_shared<models::QEnsemble>(qc, g);
+    ActionOptOptions ao;
+    ao.k = k;
+    ao.m = 2;
+    ao.steps = 2;
+    ao.step_size = 0.01;
+    ActionOptimizer aopt(*critic, ao);
+    CQLOptions cq;
+    cq.n_actions = 2;
+    CalQL learner(critic, nullptr, aopt.source(*policy), CriticOptions{}, cq);
+    Distiller dist(*policy, aopt);
+    const std::int64_t N = 1000, B = 32;
+    TransitionBuffer buf({3}, 1, N);
+    for (std::int64_t i = 0; i < N; ++i) {
+      std::vector<float> o{std::sin(0.1f * i), std::cos(0.1f * i), 0.01f * (i % 100)}, a{std::sin(0.3f * i)};
+      buf.add(o, a, -1.0f, o, false, -10.0f);
+    }
+    ActionCache cache(k);
+    const int iters = 20;
+    auto secs = [](auto t0) { return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(); };
+    auto t0 = std::chrono::steady_clock::now();
+    for (int i = 0; i < iters; ++i) {
+      learner.update(buf.sample(B, g), g);
+      Batch pb = buf.sample(B, g);
+      dist.step(pb.obs, g, pb.actions);
+    }
+    const double without = secs(t0) / iters;
+    t0 = std::chrono::steady_clock::now();
+    cache.refresh(*policy, buf, g);
+    const double refresh = secs(t0);
+    t0 = std::chrono::steady_clock::now();
+    for (int i = 0; i < iters; ++i) {
+      learner.update(cache.sample(buf, B, g, aopt), g);
+      aopt.clear_bindings();
+      Batch pb = buf.sample(B, g);
+      dist.step(pb.obs, g, pb.actions);
+    }
+    const double with = secs(t0) / iters;
+    const double epoch_steps = static_cast<double>(N) / B;  // distillation steps per epoch
+    const double amortised = with + refresh / epoch_steps;
+    MESSAGE("k=" << k << ": offline PA-RL update " << without * 1e3 << " ms without cache, " << with * 1e3
+                 << " ms with (+ refresh " << refresh * 1e3 << " ms per epoch of " << epoch_steps
+                 << " steps = " << amortised * 1e3 << " ms amortised): speed-up " << without / with
+                 << "x per update, " << without / amortised << "x amortised");
+    if (k >= 32) CHECK(with < without);  // k = 4: too close to call on shared cores
+  }
+}
+
+TEST_CASE("IDQL, CEM and the PA-RL ablations run from their smoke configs") {
+  for (const std::string name : {"idql_diffusion", "cem_diffusion", "parl_calql_diffusion_no_global_opt",
+                                 "parl_calql_diffusion_no_local_opt"}) {
+    CAPTURE(name);
+    fs::path dir = scratch(name);
+    const auto t0 = std::chrono::steady_clock::now();
+    Trainer t(smoke(name, {"eval.episodes=4"}), dir, quiet());
+    TrainResult r = t.run();
+    MESSAGE(name << ": " << std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() << " s");
+    CHECK(r.status == TrainResult::Status::Finished);
+    CHECK(t.phase() == "done");
+    REQUIRE(r.last_eval.has_value());
+    CHECK(std::isfinite(r.last_eval->return_mean));
+    const CsvTable train = read_csv(dir / "train.csv");
+    CHECK(train.rows.size() > 5);
+    if (name == "idql_diffusion") CHECK(train.column("value_loss") >= 0);
+    if (name == "parl_calql_diffusion_no_local_opt") {
+      // T = 0: local optimisation never moves an action
+      const int c = train.column("local_abs_delta");
+      REQUIRE(c >= 0);
+      for (const auto& row : train.rows)
+        if (!row[static_cast<std::size_t>(c)].empty()) CHECK(std::stod(row[static_cast<std::size_t>(c)]) == 0.0);
+    }
+    fs::remove_all(dir);
+  }
+  {  // IDQL's advantage-weighted (softmax) selection
+    fs::path dir = scratch("idql_softmax");
+    Trainer t(smoke("idql_diffusion", {"eval.episodes=4", "idql.selection=softmax", "train.online_env_steps=0"}), dir,
+              quiet());
+    TrainResult r = t.run();
+    CHECK(r.status == TrainResult::Status::Finished);
+    REQUIRE(r.last_eval.has_value());
+    CHECK(std::isfinite(r.last_eval->return_mean));
+    fs::remove_all(dir);
+  }
+  // bad combinations name the key
+  CHECK_THROWS_WITH_AS(Trainer(smoke("cem_diffusion", {"parl.m=100"}), scratch("badcem"), quiet()),
+                       doctest::Contains("parl.m"), ConfigError);
+}
+
+TEST_CASE("a resumed run with the action cache is bitwise identical to an uninterrupted one") {
+  // Refresh every 15 distillation steps so refreshes happen offline and online; stops in the
+  // offline phase (cache built) and online (online rows cached as they arrive).
+  const std::vector<std::string> sets = {"eval.episodes=4",         "train.online_env_steps=400",
+                                         "eval.every_episodes=1",   "train.checkpoint_every=10",
+                                         "parl.action_cache=true",  "parl.cache_refresh_unit=steps",
+                                         "parl.cache_refresh_every=15", "train.online_capacity=300"};
+  fs::path full = scratch("cache_full");
+  {
+    Trainer t(smoke("parl_calql_diffusion", sets), full, quiet());
+    REQUIRE(t.run().status == TrainResult::Status::Finished);
+  }
+  const Checkpoint ref = CheckpointManager(full / "checkpoints").load_latest();
+  CHECK(ref.has("cache_offline"));
+  CHECK(ref.has("cache_online"));
+  for (std::int64_t stop : {37, 250}) {
+    CAPTURE(stop);
+    fs::path part = scratch("cache_part" + std::to_string(stop));
+    {
+      TrainerOptions o = quiet();
+      o.stop_at_step = stop;
+      Trainer t(smoke("parl_calql_diffusion", sets), part, o);
+      REQUIRE(t.run().status == TrainResult::Status::Interrupted);
+    }
+    {
+      auto t = Trainer::resume(part, quiet());
+      REQUIRE(t->run().status == TrainResult::Status::Finished);
+    }
+    const Checkpoint got = CheckpointManager(part / "checkpoints").load_latest();
+    CHECK(got.step == ref.step);
+    check_same_checkpoint(ref, got);
+    for (const char* f : {"train.csv", "eval.csv", "metrics.jsonl"})
+      CHECK_MESSAGE(read_text_file(full / f) == read_text_file(part / f), f);
+    fs::remove_all(part);
+  }
+  fs::remove_all(full);
 }

@@ -58,8 +58,9 @@ void chunked(std::int64_t n, Body body) {
 // A differentiable float unary op. F maps an Eigen array expression x to f(x); D maps (x, y)
 // with y = f(x) to f'(x). Both are generic lambdas over Eigen arrays, so forward and fused
 // backward are SIMD-vectorised (Eigen's packet exp/tanh/log...) and defined side by side.
-template <class F, class D>
-Tensor unary_op(const char* op, const Tensor& a, F f, D d, bool save_output = true) {
+// out = f(a) elementwise over Eigen array chunks (float dtypes).
+template <class F>
+Tensor unary_forward(const char* op, const Tensor& a, F f) {
   check_defined(op, a, "input");
   check_cpu(op, {&a});
   Tensor out = Tensor::empty(a.shape(), a.dtype());
@@ -72,6 +73,12 @@ Tensor unary_op(const char* op, const Tensor& a, F f, D d, bool save_output = tr
       ArrOut<scalar_t>(po + b, e - b) = f(x);
     });
   });
+  return out;
+}
+
+template <class F, class D>
+Tensor unary_op(const char* op, const Tensor& a, F f, D d, bool save_output = true) {
+  Tensor out = unary_forward(op, a, f);
   if (!any_requires_grad({&a})) return out;
   Tensor xs = a.detach();
   Tensor ys = save_output ? out.detach() : Tensor();
@@ -86,6 +93,29 @@ Tensor unary_op(const char* op, const Tensor& a, F f, D d, bool save_output = tr
       chunked(n, [&](std::int64_t b, std::int64_t e) {
         ArrMap<scalar_t> x(px + b, e - b), y(py + b, e - b), gg(pg + b, e - b);
         ArrOut<scalar_t>(pr + b, e - b) = gg * d(x, y);
+      });
+    });
+    gi[0] = r;
+  });
+}
+
+// A unary op whose derivative is 1 where keep(x) and 0 elsewhere (relu, clamp). The backward is
+// a plain compare-and-blend loop: GCC vectorises it, while Eigen 3.4's `select` and bool casts
+// are evaluated one coefficient at a time.
+template <class F, class Keep>
+Tensor unary_op_masked(const char* op, const Tensor& a, F f, Keep keep) {
+  Tensor out = unary_forward(op, a, f);
+  if (!any_requires_grad({&a})) return out;
+  Tensor xs = a.detach();
+  return record(out, op, {a}, [op, xs, keep](const Tensor& g, const std::vector<bool>&, std::vector<Tensor>& gi) {
+    Tensor r = Tensor::empty(xs.shape(), xs.dtype());
+    const std::int64_t n = xs.numel();
+    ANYRL_DISPATCH_FLOAT(xs.dtype(), op, {
+      const scalar_t* __restrict pg = g.data<scalar_t>();
+      const scalar_t* __restrict px = xs.data<scalar_t>();
+      scalar_t* __restrict pr = r.data<scalar_t>();
+      chunked(n, [&](std::int64_t b, std::int64_t e) {
+        for (std::int64_t i = b; i < e; ++i) pr[i] = keep(px[i]) ? pg[i] : scalar_t(0);
       });
     });
     gi[0] = r;
@@ -335,12 +365,8 @@ Tensor rdiv(double s, const Tensor& a) {
 }
 Tensor clamp(const Tensor& a, double lo, double hi) {
   if (lo > hi) throw ValueError("clamp: lo " + std::to_string(lo) + " > hi " + std::to_string(hi));
-  return unary_op("clamp", a, [lo, hi](const auto& x) { return x.max(S<decltype(x)>(lo)).min(S<decltype(x)>(hi)); },
-                  [lo, hi](const auto& x, const auto&) {
-                    using T = S<decltype(x)>;
-                    return ((x >= T(lo)) && (x <= T(hi))).select(x.Constant(x.size(), T(1)), x.Constant(x.size(), T(0)));
-                  },
-                  false);
+  return unary_op_masked("clamp", a, [lo, hi](const auto& x) { return x.max(S<decltype(x)>(lo)).min(S<decltype(x)>(hi)); },
+                         [lo, hi](auto x) { return x >= decltype(x)(lo) && x <= decltype(x)(hi); });
 }
 
 // ---- unary ---------------------------------------------------------------------------------
@@ -372,11 +398,7 @@ Tensor abs(const Tensor& a) {
     check_defined("abs", a, "a");
     return unary_map("abs", a, [](auto x) { return x < 0 ? -x : x; }, false);
   }
-  return unary_op("abs", a, [](const auto& x) { return x.abs(); },
-                  [](const auto& x, const auto&) {
-                    using T = S<decltype(x)>;
-                    return (x > T(0)).template cast<T>() - (x < T(0)).template cast<T>();
-                  },
+  return unary_op("abs", a, [](const auto& x) { return x.abs(); }, [](const auto& x, const auto&) { return x.sign(); },
                   false);
 }
 Tensor square(const Tensor& a) {
@@ -400,13 +422,8 @@ Tensor sigmoid(const Tensor& a) {
                   [](const auto&, const auto& y) { return y * (S<decltype(y)>(1) - y); });
 }
 Tensor relu(const Tensor& a) {
-  // d relu / dx as 0/1 mask; `select` (not a bool cast) keeps the backward a SIMD loop.
-  return unary_op("relu", a, [](const auto& x) { return x.max(S<decltype(x)>(0)); },
-                  [](const auto& x, const auto&) {
-                    using T = S<decltype(x)>;
-                    return (x > T(0)).select(x.Constant(x.size(), T(1)), x.Constant(x.size(), T(0)));
-                  },
-                  false);
+  return unary_op_masked("relu", a, [](const auto& x) { return x.max(S<decltype(x)>(0)); },
+                         [](auto x) { return x > decltype(x)(0); });
 }
 Tensor gelu(const Tensor& a) {
   return unary_op("gelu", a,
@@ -431,29 +448,51 @@ Tensor silu(const Tensor& a) {
                   false);
 }
 namespace {
-// softplus(x) = log(1 + e^x), switched to x above 20 like PyTorch (and overflow-safe).
+// Eigen 3.4 evaluates `select` one coefficient at a time, so these avoid it: every expression
+// below is exp/log/min/max and arithmetic only, which Eigen vectorises.
+//
+// log1p(y) = log(u) - (u - 1 - y) / u with u = 1 + y: the correction term restores the bits
+// lost in forming u (exact for u == 1), without a scalar libm log1p call.
+template <class Y>
+auto log1p_expr(const Y& y) {
+  using T = S<Y>;
+  auto u = y + T(1);
+  return u.log() - (u - T(1) - y) / u;
+}
+// softplus(x) = max(x, 0) + log1p(e^-|x|): overflow-free for any x. Above x = 20 PyTorch returns
+// x exactly; `keep` (1 for x <= 20, 0 above, built from clamps instead of a branch) drops the
+// log term there.
 template <class X>
 auto softplus_expr(const X& x) {
   using T = S<X>;
-  return (x > T(20)).select(x, x.min(T(20)).exp().log1p());
+  auto keep = ((T(20) - x) * T(1e30) + T(1)).max(T(0)).min(T(1));
+  return x.max(T(0)) + keep * log1p_expr((-x.abs()).exp());
 }
 }  // namespace
+// mish(x) = x tanh(softplus(x)), and tanh(softplus(x)) = n / (n + 2) with n = e^x (e^x + 2).
+// x is clamped at 20 inside the exponentials: beyond it n / (n + 2) == 1 to double precision
+// and the derivative's second term vanishes, so no branch is needed.
 Tensor mish(const Tensor& a) {
-  return unary_op("mish", a, [](const auto& x) { return x * softplus_expr(x).tanh(); },
-                  [](const auto& x, const auto&) {
+  return unary_op("mish", a,
+                  [](const auto& x) {
                     using T = S<decltype(x)>;
-                    auto t = softplus_expr(x).tanh();
-                    return t + x * (T(1) - t.square()) * x.logistic();
+                    auto e = x.min(T(20)).exp();
+                    auto n = e * (e + T(2));
+                    return x * n / (n + T(2));
+                  },
+                  [](const auto& x, const auto&) {
+                    // d/dx = t + 4 x e^x (e^x + 1) / (n + 2)^2
+                    using T = S<decltype(x)>;
+                    auto xc = x.min(T(20));
+                    auto e = xc.exp();
+                    auto n = e * (e + T(2));
+                    return n / (n + T(2)) + T(4) * xc * e * (e + T(1)) / (n + T(2)).square();
                   },
                   false);
 }
 Tensor softplus(const Tensor& a) {
   return unary_op("softplus", a, [](const auto& x) { return softplus_expr(x); },
-                  [](const auto& x, const auto&) {
-                    using T = S<decltype(x)>;
-                    return (x > T(20)).select(x.Constant(x.size(), T(1)), x.logistic());
-                  },
-                  false);
+                  [](const auto& x, const auto&) { return x.logistic(); }, false);
 }
 
 // ---- comparisons -----------------------------------------------------------------------------

@@ -136,26 +136,54 @@ class ActionOptimizer {
 /// k base-policy samples per row of a TransitionBuffer (for obs and next_obs), computed in
 /// chunks under NoGrad, refreshed on request (after each distillation epoch) and extended for
 /// rows added since (online data). Rows are the buffer's row indices.
+///
+/// Ring buffers: the cache remembers the buffer's total_added() at its last refresh/extend/sync
+/// (synced()); sync() recomputes exactly the rows written since, whether appended or
+/// overwritten in place after the ring wrapped, so a row's samples always belong to the
+/// transition the row holds now. state_dict()/load_state_dict() carry the samples and that
+/// counter, so a resumed run reuses bit-identical samples.
 class ActionCache {
  public:
   explicit ActionCache(std::int64_t k) : k_(k) {}
   /// Recomputes the samples of every row of `buffer`.
   void refresh(const models::Policy& policy, const TransitionBuffer& buffer, Generator& gen,
                std::int64_t chunk = 1024);
-  /// Computes samples for rows [rows(), buffer.size()) only (rows appended since).
+  /// Computes samples for rows [rows(), buffer.size()) only (rows appended since; no wrap).
   void extend(const models::Policy& policy, const TransitionBuffer& buffer, Generator& gen,
               std::int64_t chunk = 1024);
+  /// Computes samples for every row written since the last refresh/extend/sync: appended rows
+  /// and rows the ring buffer overwrote (in write order, obs then next_obs per contiguous
+  /// segment). Falls back to refresh() when the cache is empty, when more than capacity()
+  /// rows were written, or when the buffer shrank (clear()). No-op when nothing was written.
+  void sync(const models::Policy& policy, const TransitionBuffer& buffer, Generator& gen,
+            std::int64_t chunk = 1024);
+  /// Forgets every sample.
+  void clear();
   std::int64_t rows() const { return obs_samples_.defined() ? obs_samples_.size(0) : 0; }
   std::int64_t k() const { return k_; }
+  /// buffer.total_added() at the last refresh / extend / sync.
+  std::int64_t synced() const { return synced_; }
   /// Samples of the given rows (int64 [B]) -> [B, k, A].
   Tensor obs_samples(const Tensor& rows) const;
   Tensor next_obs_samples(const Tensor& rows) const;
+  /// Draws n rows uniformly (anyrl::randint, exactly as TransitionBuffer::sample, so the batch is
+  /// the one buffer.sample(n, gen) would give) and returns the batch with the rows' cached
+  /// samples in `obs_s` / `next_s` ([n, k, A]).
+  Batch draw(const TransitionBuffer& buffer, std::int64_t n, Generator& gen, Tensor& obs_s, Tensor& next_s) const;
   /// Draws n rows uniformly (anyrl::randint, as TransitionBuffer::sample), gathers the batch and
   /// binds its obs / next_obs to the cached samples in `opt` (so opt.source() uses them).
   Batch sample(const TransitionBuffer& buffer, std::int64_t n, Generator& gen, const ActionOptimizer& opt) const;
 
+  /// "<prefix>meta" int64 {k, rows, synced} plus "<prefix>obs_samples" / "<prefix>next_samples"
+  /// when the cache holds rows.
+  TensorMap state_dict(const std::string& prefix = "") const;
+  /// Restores a state_dict() (the tensors are copied). Throws ValueError on a missing entry or
+  /// a k mismatch.
+  void load_state_dict(const TensorMap& state, const std::string& prefix = "");
+
  private:
   std::int64_t k_;
+  std::int64_t synced_ = 0;
   Tensor obs_samples_, next_samples_;  // [N, k, A]
   Tensor compute(const models::Policy& policy, const Tensor& obs, Generator& gen, std::int64_t chunk) const;
 };
