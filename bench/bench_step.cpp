@@ -2,7 +2,7 @@
 // Adam step) of three RL critics, in anyrl and in libtorch (CPU), in the same binary, with
 // the same thread count, batch 256, obs 29 + act 8 = 37 inputs, ReLU activations:
 //   (a) a 10-member ensemble critic, 37 -> 4x256 (LayerNorm + ReLU) -> 1, batched over members:
-//       weights [E, in, out], bias [E, 1, out]; anyrl::matmul / torch::baddbmm; LayerNorm over
+//       weights [E, in, out], bias [E, 1, out]; anyrl::matmul(h, W, b) / torch::baddbmm; LayerNorm over
 //       the last dim without affine parameters (per-member affine would not fit a [D] weight).
 //   (b) one critic 37 -> 3x512 (LayerNorm with affine + ReLU) -> 1 (anyrl::linear / torch::linear).
 //   (c) a SAC-sized MLP 37 -> 2x64 (ReLU) -> 1, no LayerNorm.
@@ -112,7 +112,8 @@ class AnyrlNet {
     anyrl::Tensor h = x_;
     const std::size_t L = W_.size();
     for (std::size_t l = 0; l < L; ++l) {
-      h = c_.E ? anyrl::add(anyrl::matmul(h, W_[l]), B_[l]) : anyrl::linear(h, W_[l], B_[l]);
+      // matmul(a, b, bias) is anyrl's baddbmm: the product accumulates onto the broadcast bias.
+      h = c_.E ? anyrl::matmul(h, W_[l], B_[l]) : anyrl::linear(h, W_[l], B_[l]);
       if (l + 1 < L) {
         if (c_.layer_norm) h = anyrl::layer_norm(h, G_[l], Beta_[l]);
         h = anyrl::relu(h);
