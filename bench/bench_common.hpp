@@ -42,6 +42,21 @@ inline int take_threads_flag(int& argc, char** argv) {
   return n >= 1 ? n : 2;
 }
 
+/// Reads and removes a boolean flag (e.g. `--breakdown`) from argv; true if it was given.
+inline bool take_flag(int& argc, char** argv, const char* flag) {
+  bool found = false;
+  int w = 1;
+  for (int r = 1; r < argc; ++r) {
+    if (std::strcmp(argv[r], flag) == 0)
+      found = true;
+    else
+      argv[w++] = argv[r];
+  }
+  argc = w;
+  argv[argc] = nullptr;
+  return found;
+}
+
 /// argv plus the given defaults for every `--benchmark_x=` flag the user did not pass.
 inline std::vector<char*> with_default_flags(int argc, char** argv, const std::vector<std::string>& defaults) {
   static std::vector<std::string> keep;  // storage for the added strings

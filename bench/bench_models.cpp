@@ -719,25 +719,11 @@ void print_summary(const ab::KeepingReporter& rep, int threads) {
               "autoregressive sample <= 0.5x libtorch; the other rows are reported without a target.\n");
 }
 
-bool take_flag(int& argc, char** argv, const char* flag) {
-  bool found = false;
-  int w = 1;
-  for (int r = 1; r < argc; ++r) {
-    if (std::strcmp(argv[r], flag) == 0)
-      found = true;
-    else
-      argv[w++] = argv[r];
-  }
-  argc = w;
-  argv[argc] = nullptr;
-  return found;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
   const int threads = ab::take_threads_flag(argc, argv);
-  const bool no_check = take_flag(argc, argv, "--no_check");
+  const bool no_check = ab::take_flag(argc, argv, "--no_check");
   anyrl::set_num_threads(threads);
 #ifdef ANYRL_BENCH_HAVE_TORCH
   torch::set_num_threads(threads);

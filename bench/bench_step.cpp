@@ -361,25 +361,11 @@ void print_summary(const ab::KeepingReporter& rep, int threads, bool breakdown) 
   std::printf("targets: step ratio as listed; (a) and (b) also >= 50%% of the sgemm ceiling in useful FLOP/s.\n");
 }
 
-bool take_flag(int& argc, char** argv, const char* flag) {
-  bool found = false;
-  int w = 1;
-  for (int r = 1; r < argc; ++r) {
-    if (std::strcmp(argv[r], flag) == 0)
-      found = true;
-    else
-      argv[w++] = argv[r];
-  }
-  argc = w;
-  argv[argc] = nullptr;
-  return found;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
   const int threads = ab::take_threads_flag(argc, argv);
-  const bool breakdown = take_flag(argc, argv, "--breakdown");
+  const bool breakdown = ab::take_flag(argc, argv, "--breakdown");
   anyrl::set_num_threads(threads);
 #ifdef ANYRL_BENCH_HAVE_TORCH
   torch::set_num_threads(threads);  // intra-op pool only; inter-op is left alone

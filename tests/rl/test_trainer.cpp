@@ -21,6 +21,7 @@
 #include "anyrl/rl/logger.hpp"
 #include "anyrl/rl/run.hpp"
 #include "anyrl/rl/trainer.hpp"
+#include "common.hpp"
 
 using namespace anyrl;
 using namespace anyrl::rl;
@@ -28,16 +29,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-fs::path source_dir() {
-  if (const char* r = std::getenv("ANYRL_SOURCE_DIR")) return r;
-  return ANYRL_TEST_SOURCE_DIR;
-}
-
-fs::path scratch(const std::string& name) {
-  fs::path p = fs::temp_directory_path() / ("anyrl_test_trainer_" + std::to_string(::getpid()) + "_" + name);
-  fs::remove_all(p);
-  return p;
-}
+fs::path source_dir() { return anyrl_test::source_dir(); }
+fs::path scratch(const std::string& name) { return anyrl_test::scratch("trainer", name); }
 
 Config smoke(const std::string& name, std::vector<std::string> sets = {}) {
   Config c = make_train_config();
