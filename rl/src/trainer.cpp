@@ -36,10 +36,11 @@ void declare_train_config(Config& c) {
   c.add_string("name", "", "run label used by `anyrl plot` (empty: <env>/<method>)");
   c.add_string("env", "pointmaze-umaze", "environment name (envs registry)");
   c.add_string("dataset", "generate:diverse:100000",
-               "offline data: a D4RL-format .hdf5 path, or generate:<kind>:<size> (envs::collect_dataset)");
+               "offline data: a D4RL-format .hdf5 path, or generate:<kind>:<size> (envs::collect_dataset); "
+               "ignored by method sac (online only; \"none\" or \"\" allowed there)");
   c.add_int("dataset_seed", 0, "seed of a generated dataset", 0);
   c.add_string("method", "parl_calql", "algorithm",
-               {"parl_calql", "parl_iql", "parl_rlpd", "bc", "calql_sac", "iql_awr", "idql", "cem"});
+               {"parl_calql", "parl_iql", "parl_rlpd", "bc", "calql_sac", "iql_awr", "idql", "cem", "sac"});
   c.add_int("seed", 0, "run seed (networks, sampling, env seeds)", 0);
   c.add_int("threads", 0, "CPU threads (0: keep ANYRL_NUM_THREADS / default)", 0, 256);
   // ---- policy ------------------------------------------------------------------------------
@@ -65,6 +66,7 @@ void declare_train_config(Config& c) {
   c.add_int("critic.subset", 2, "target = min over a random subset of this many members", 1);
   c.add_int_list("critic.hidden", {512, 512, 512}, "critic hidden widths ([256]*4 for the mazes in the paper)");
   c.add_string("critic.head", "scalar", "critic head", {"scalar", "hlgauss"});
+  c.add_bool("critic.layer_norm", true, "LayerNorm after each hidden layer of the critic (false: plain MLP, RLtools/CleanRL SAC)");
   c.add_int("critic.bins", 128, "HL-Gauss bins", 2);
   c.add_float("critic.v_min", -100.0, "HL-Gauss support minimum");
   c.add_float("critic.v_max", 0.0, "HL-Gauss support maximum");
@@ -83,6 +85,8 @@ void declare_train_config(Config& c) {
   c.add_float("sac.actor_lr", 3e-4, "SAC / Cal-QL tanh-Gaussian actor learning rate", 0.0);
   c.add_float("sac.init_temperature", 1.0, "initial entropy temperature", 0.0);
   c.add_float("sac.target_entropy_scale", -1.0, "target entropy = scale * |A| (-0.5 RLPD)");
+  c.add_int("sac.actor_every", 1,
+            "method sac: one actor + temperature update every N env steps (CleanRL policy_frequency; 1 = textbook)", 1);
   // ---- PA-RL -------------------------------------------------------------------------------
   c.add_int("parl.k", 32, "base-policy samples per state", 1);
   c.add_int("parl.m", 10, "candidates kept after global re-ranking", 1);
@@ -118,6 +122,9 @@ void declare_train_config(Config& c) {
   c.add_float("train.offline_distill_ratio", 1.0, "offline: distillation steps per critic step (PA-RL)", 0.0);
   c.add_int("train.online_env_steps", 200000, "online fine-tuning env steps", 0);
   c.add_int("train.warmup_episodes", 0, "online episodes collected before the first update", 0);
+  c.add_int("train.random_steps", 0,
+            "method sac: first N env steps act uniformly at random in [-1, 1]^A; updates start after them "
+            "(RLtools 100, CleanRL learning_starts 5000)", 0);
   c.add_float("train.utd", 1.0, "online critic steps per env step (10 for RLPD)", 0.0);
   c.add_float("train.distill_per_env_step", 1.0, "online distillation (or actor) steps per env step", 0.0);
   c.add_float("train.mixing_ratio", 0.5, "offline fraction of online critic batches (0.25 kitchen-like)", 0.0, 1.0);
@@ -237,6 +244,7 @@ struct Trainer::Impl {
   std::unique_ptr<CriticLearnerBase> learner;
   std::unique_ptr<SAC> sac_actor;     // calql_sac: the tanh-Gaussian actor update
   std::unique_ptr<AWRActor> awr;      // iql_awr
+  SAC* sac = nullptr;                 // method sac: the learner (critic, actor, temperature)
   Generator gen;
   // action cache (parl.action_cache): k base samples per row of each buffer, own RNG stream
   bool use_cache = false;
@@ -246,6 +254,7 @@ struct Trainer::Impl {
   // counters
   std::int64_t phase = kBC, phase_step = 0, env_steps = 0, episodes = 0, evals = 0;
   double distill_acc = 0.0;
+  double critic_acc = 0.0;  // method sac: fractional critic updates per env step (train.utd)
   std::int64_t bc_steps = 0, offline_steps = 0, online_env_steps = 0;
   std::unique_ptr<MetricsLogger> logger;
   std::unique_ptr<CheckpointManager> ckpts;
@@ -273,6 +282,7 @@ struct Trainer::Impl {
   void run_bc();
   void run_offline();
   void run_online();
+  void run_online_sac();
   Metrics distill_step(const Batch& b);
   Metrics critic_step(const Batch& b);
   Metrics actor_step(const Batch& b);
@@ -299,9 +309,13 @@ void Trainer::Impl::build(bool for_eval) {
   env = envs::make_env(env_name);
   spec = env->spec();
   const std::string kind = c.get_string("policy.kind");
-  if ((method == "calql_sac") && kind != "tanh_gaussian")
-    throw ConfigError("config key 'policy.kind': method calql_sac needs policy.kind = \"tanh_gaussian\", got '" +
+  if ((method == "calql_sac" || method == "sac") && kind != "tanh_gaussian")
+    throw ConfigError("config key 'policy.kind': method " + method + " needs policy.kind = \"tanh_gaussian\", got '" +
                       kind + "'");
+  const bool no_data = c.get_string("dataset").empty() || c.get_string("dataset") == "none";
+  if (method != "sac" && no_data)
+    throw ConfigError("config key 'dataset': method " + method + " needs offline data (a .hdf5 path or "
+                      "generate:<kind>:<size>), got '" + c.get_string("dataset") + "'; only method sac runs without");
   if (method == "iql_awr" && kind == "diffusion")
     throw ConfigError("config key 'policy.kind': method iql_awr needs a policy with log_prob "
                       "(tanh_gaussian or autoregressive), got 'diffusion'");
@@ -311,8 +325,9 @@ void Trainer::Impl::build(bool for_eval) {
   if (method != "cem" && c.get_bool("parl.global_opt") && c.get_int("parl.m") > c.get_int("parl.k"))
     throw ConfigError("config key 'parl.m': " + std::to_string(c.get_int("parl.m")) + " exceeds parl.k = " +
                       std::to_string(c.get_int("parl.k")));
-  bc_steps = c.get_int("train.bc_steps");
-  offline_steps = method == "bc" ? 0 : c.get_int("train.offline_steps");
+  // method sac is online only: train.bc_steps and train.offline_steps are ignored.
+  bc_steps = method == "sac" ? 0 : c.get_int("train.bc_steps");
+  offline_steps = (method == "bc" || method == "sac") ? 0 : c.get_int("train.offline_steps");
   online_env_steps = method == "bc" ? 0 : c.get_int("train.online_env_steps");
 
   const std::uint64_t seed = static_cast<std::uint64_t>(c.get_int("seed"));
@@ -359,6 +374,7 @@ void Trainer::Impl::build(bool for_eval) {
   qc.ensemble = c.get_int("critic.ensemble");
   qc.hidden = c.get_int_list("critic.hidden");
   qc.head = c.get_string("critic.head") == "hlgauss" ? models::QHead::HLGauss : models::QHead::Scalar;
+  qc.layer_norm = c.get_bool("critic.layer_norm");
   qc.hl.bins = c.get_int("critic.bins");
   qc.hl.v_min = c.get_float("critic.v_min");
   qc.hl.v_max = c.get_float("critic.v_max");
@@ -436,23 +452,35 @@ void Trainer::Impl::build(bool for_eval) {
     so.backup_entropy = false;
     so.next_action_source = aopt->source(*policy);
     learner = std::make_unique<SAC>(critic, nullptr, *policy, co, so);
+  } else if (method == "sac") {
+    // Textbook SAC: next actions from the actor, entropy bonus in the target, min over the
+    // critic.subset members (2 of 2 = twin critics), actor + automatic temperature.
+    so.backup_entropy = true;
+    so.train_actor = true;
+    auto s = std::make_unique<SAC>(critic, nullptr, *policy, co, so);
+    sac = s.get();
+    learner = std::move(s);
   }
   if (for_eval) return;
 
   // ---- data
-  envs::Dataset d = load_dataset(c);
-  if (d.obs_dim != obs_dim || d.action_dim != act_dim)
-    throw ConfigError("config key 'dataset': '" + c.get_string("dataset") + "' has obs_dim " + std::to_string(d.obs_dim) +
-                      " and action_dim " + std::to_string(d.action_dim) + ", but " + env_name + " has " +
-                      std::to_string(obs_dim) + " and " + std::to_string(act_dim));
-  OfflineOptions oo;
-  oo.reward = rt;
-  oo.returns = ret;
-  oo.source = c.get_string("dataset");
-  offline = std::make_unique<TransitionBuffer>(TransitionBuffer::from_dataset(d, oo));
+  std::vector<std::int64_t> shape(spec.obs_shape.begin(), spec.obs_shape.end());
+  if (method == "sac") {
+    offline = std::make_unique<TransitionBuffer>(shape, act_dim, 1, rt);  // online only: stays empty
+  } else {
+    envs::Dataset d = load_dataset(c);
+    if (d.obs_dim != obs_dim || d.action_dim != act_dim)
+      throw ConfigError("config key 'dataset': '" + c.get_string("dataset") + "' has obs_dim " +
+                        std::to_string(d.obs_dim) + " and action_dim " + std::to_string(d.action_dim) + ", but " +
+                        env_name + " has " + std::to_string(obs_dim) + " and " + std::to_string(act_dim));
+    OfflineOptions oo;
+    oo.reward = rt;
+    oo.returns = ret;
+    oo.source = c.get_string("dataset");
+    offline = std::make_unique<TransitionBuffer>(TransitionBuffer::from_dataset(d, oo));
+  }
   std::int64_t cap = c.get_int("train.online_capacity");
   if (cap == 0) cap = std::max<std::int64_t>(online_env_steps + spec.time_limit, 1);
-  std::vector<std::int64_t> shape(spec.obs_shape.begin(), spec.obs_shape.end());
   online = std::make_unique<TransitionBuffer>(shape, act_dim, cap, rt);
   writer = std::make_unique<EpisodeWriter>(*online, ret, spec.time_limit + 1);
 
@@ -481,6 +509,7 @@ Checkpoint Trainer::Impl::make_checkpoint() const {
   ck.set_counter("episodes", episodes);
   ck.set_counter("evals", evals);
   ck.group("trainer")["distill_acc"] = Tensor::from_vector(std::vector<double>{distill_acc});
+  if (method == "sac") ck.group("trainer")["critic_acc"] = Tensor::from_vector(std::vector<double>{critic_acc});
   if (use_cache) {
     ck.group("cache_offline") = off_cache->state_dict();
     ck.group("cache_online") = on_cache->state_dict();
@@ -506,6 +535,7 @@ void Trainer::Impl::load(const Checkpoint& ck) {
   episodes = ck.counter("episodes");
   evals = ck.counter("evals");
   distill_acc = ck.tensor("trainer", "distill_acc").to_vector<double>().at(0);
+  if (method == "sac") critic_acc = ck.tensor("trainer", "critic_acc").to_vector<double>().at(0);
   if (use_cache && ck.has("cache_offline")) {
     off_cache->load_state_dict(ck.at("cache_offline"));
     on_cache->load_state_dict(ck.at("cache_online"));
@@ -845,6 +875,11 @@ void Trainer::Impl::run_online() {
     if (awr) awr->reset_optimizer();
     distiller->reset_optimizer();
     distill_acc = 0.0;
+    critic_acc = 0.0;
+  }
+  if (method == "sac") {
+    run_online_sac();
+    return;
   }
   distiller->optimizer().set_lr(cfg.get_float("policy.distill_lr"));
   const std::int64_t bs = cfg.get_int("critic.batch_size");
@@ -893,6 +928,83 @@ void Trainer::Impl::run_online() {
         for (const auto& [k, v] : actor_step(b)) m[k] = v;
       }
     }
+    guard(m);
+    m["episode_return"] = ep_return;
+    m["episode_length"] = static_cast<double>(len);
+    m["episode_success"] = success ? 1.0 : 0.0;
+    log_train(m);
+    if (bar) bar->update(env_steps);
+    const bool last = env_steps >= online_env_steps;
+    if (!last && eval_every > 0 && episodes % eval_every == 0) do_eval();
+    if (!last) {
+      maybe_checkpoint(before, global_step());
+      if (maybe_stop()) return;
+    }
+  }
+  do_eval();
+  phase = kDone;
+  phase_step = 0;
+  save("online", true);
+}
+
+// Method sac (Haarnoja et al. 2018, as in RLtools / CleanRL): online only, one env step at a
+// time. The first train.random_steps env steps act uniformly at random; from then on every env
+// step takes train.utd critic updates (fractional UTDs accumulate) on batches of the online
+// buffer, each followed by a Polyak update of the target, and every sac.actor_every env steps
+// one actor + temperature update (on the last critic batch). Episodes are the loop boundaries
+// for logging, evaluation, checkpoints and interruption, exactly as in run_online(); the last
+// episode is cut at the env-step budget.
+void Trainer::Impl::run_online_sac() {
+  const std::int64_t bs = cfg.get_int("critic.batch_size");
+  const double utd = cfg.get_float("train.utd");
+  const std::int64_t random_steps = cfg.get_int("train.random_steps");
+  const std::int64_t actor_every = cfg.get_int("sac.actor_every");
+  const std::int64_t warm = cfg.get_int("train.warmup_episodes");
+  const std::int64_t eval_every = cfg.get_int("eval.every_episodes");
+  const std::uint64_t seed = static_cast<std::uint64_t>(cfg.get_int("seed"));
+  const int od = env->obs_dim(), ad = env->action_dim();
+  // The untrained policy starts the learning curve (there is no bc/offline phase to evaluate).
+  if (bar) bar->phase("online", online_env_steps, env_steps);
+  if (env_steps == 0 && episodes == 0 && evals == 0) do_eval();
+  std::vector<float> obs(od), next(od), av(ad);
+  while (env_steps < online_env_steps) {
+    const std::int64_t before = global_step();
+    env->reset(mix64(seed * 0x100000001B3ull + static_cast<std::uint64_t>(episodes)), obs);
+    bool success = false;
+    std::int64_t len = 0;
+    Metrics m;
+    for (;;) {
+      if (env_steps < random_steps) {
+        av = uniform(Shape{1, ad}, -1.0, 1.0, gen).to_vector<float>();
+      } else {
+        av = act(Tensor::from_vector(obs, Shape{1, od}), gen, true).to_vector<float>();
+      }
+      av.resize(ad);
+      envs::StepResult sr = env->step(av, next);
+      success = success || sr.info.success;
+      writer->add(obs, av, sr.reward, next, sr.terminated);
+      ++len;
+      ++env_steps;
+      obs.swap(next);
+      if (env_steps >= random_steps && episodes >= warm) {
+        Batch b;
+        bool have = false;
+        critic_acc += utd;
+        while (critic_acc >= 1.0) {
+          critic_acc -= 1.0;
+          b = online->sample(bs, gen);
+          have = true;
+          for (const auto& [k, v] : sac->update_critic(b, gen)) m[k] = v;
+        }
+        if (env_steps % actor_every == 0) {
+          if (!have) b = online->sample(bs, gen);
+          for (const auto& [k, v] : sac->update_actor(b, gen)) m[k] = v;
+        }
+      }
+      if (sr.terminated || sr.truncated || env_steps >= online_env_steps) break;
+    }
+    const double ep_return = writer->end();
+    ++episodes;
     guard(m);
     m["episode_return"] = ep_return;
     m["episode_length"] = static_cast<double>(len);

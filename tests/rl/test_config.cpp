@@ -7,6 +7,7 @@
 #include <fstream>
 
 #include "anyrl/rl/config.hpp"
+#include "anyrl/rl/trainer.hpp"
 
 using namespace anyrl::rl;
 
@@ -174,4 +175,30 @@ TEST_CASE("Config: the dump reads back bitwise and is deterministic") {
   const auto flat = read_toml_flat(path);
   CHECK(flat.at("critic.lr") == "0.1");
   std::filesystem::remove(path);
+}
+
+TEST_CASE("train config: method sac and its keys (defaults keep the other methods unchanged)") {
+  Config c = make_train_config();
+  CHECK(c.get_int("train.random_steps") == 0);
+  CHECK(c.get_int("sac.actor_every") == 1);
+  CHECK(c.get_bool("critic.layer_norm") == true);
+  c.set("method=sac");
+  c.set("dataset=none");
+  c.set("train.random_steps=100");
+  c.set("critic.layer_norm=false");
+  CHECK(c.get_string("method") == "sac");
+  CHECK(c.get_int("train.random_steps") == 100);
+  CHECK_THROWS_WITH_AS(c.set("train.random_steps=-1"), doctest::Contains("train.random_steps"), ConfigError);
+  CHECK_THROWS_WITH_AS(c.set("sac.actor_every=0"), doctest::Contains("sac.actor_every"), ConfigError);
+  const std::string help = c.help();
+  for (const char* k : {"train.random_steps", "sac.actor_every", "critic.layer_norm", "sac"}) {
+    CAPTURE(k);
+    CHECK(help.find(k) != std::string::npos);
+  }
+  Config back = make_train_config();
+  back.load_string(c.dump(), "dump");
+  for (const std::string& k : c.keys()) {
+    CAPTURE(k);
+    CHECK(back.value_text(k) == c.value_text(k));
+  }
 }

@@ -97,7 +97,7 @@ TEST_CASE("CQL(H): the regulariser pushes Q of out-of-distribution actions below
   Metrics m;
   for (int i = 0; i < 300; ++i) m = learner.update(b, gen);
   const double qd = q_at(*critic, 0.5f);
-  double far = 0;
+  double far = -1e30;  // the largest Q far from the data action (was clamped at 0 when all were negative)
   for (float a : {-1.f, -0.6f, -0.2f, 0.f}) far = std::max(far, q_at(*critic, a));
   MESSAGE("Q(data) " << qd << ", max Q far from data " << far << ", q_rand_mean " << m.at("q_rand_mean"));
   CHECK(qd - far > 0.3);
@@ -284,4 +284,42 @@ TEST_CASE("SAC: on a 1-step bandit the actor converges near the optimum, the tem
     CHECK(std::isfinite(rm.at("critic_loss")));
     CHECK(rm.count("actor_loss") == 0);
   }
+}
+
+TEST_CASE("SAC critic target: r + gamma mask (min of the twin targets at a' ~ pi(s') - alpha log pi(a'|s'))") {
+  Generator gen(21);
+  TanhGaussianConfig tc;
+  tc.obs_dim = 1;
+  tc.act_dim = 1;
+  tc.hidden = {16};
+  TanhGaussianPolicy pi(tc, gen);
+  // Three identical critics: with / without the entropy backup, and one for the hand check.
+  Generator g0(5), g1(5), g2(5);
+  auto c_ent = std::make_shared<QEnsemble>(small_q(1, 1), g0);
+  auto c_plain = std::make_shared<QEnsemble>(small_q(1, 1), g1);
+  auto c_ref = std::make_shared<QEnsemble>(small_q(1, 1), g2);
+  CriticOptions co;
+  co.gamma = 0.9;
+  SACOptions with;
+  with.init_temperature = 0.5;
+  SACOptions without = with;
+  without.backup_entropy = false;
+  SAC a(c_ent, nullptr, pi, co, with), b(c_plain, nullptr, pi, co, without);
+  Batch batch = bandit_batch(16, 0.2f, 1.f, 1.f);
+  batch.next_obs = uniform(Shape{16, 1}, -1, 1, gen);
+  std::vector<float> mk(16, 1.f);
+  for (int i = 0; i < 16; i += 4) mk[static_cast<std::size_t>(i)] = 0.f;  // some terminal rows
+  batch.masks = Tensor::from_vector(mk);
+  Generator ga(9), gb(9), gr(9);
+  const Metrics ma = a.update_critic(batch, ga), mb = b.update_critic(batch, gb);
+  NoGrad ng;
+  models::RSample rs = pi.as_rsamplable()->rsample(batch.next_obs, gr);  // the same a' as both updates
+  Tensor tq = squeeze(min(c_ref->q(batch.next_obs, unsqueeze(rs.action, 1)), {0}), -1);  // [B]
+  const double y_ent = mean(batch.rewards + batch.masks * (tq - rs.log_prob * 0.5) * 0.9).item();
+  const double y_plain = mean(batch.rewards + batch.masks * tq * 0.9).item();
+  MESSAGE("SAC target mean: with entropy " << ma.at("target_mean") << " (hand " << y_ent << "), without "
+                                           << mb.at("target_mean") << " (hand " << y_plain << ")");
+  CHECK(ma.at("target_mean") == doctest::Approx(y_ent).epsilon(1e-5));
+  CHECK(mb.at("target_mean") == doctest::Approx(y_plain).epsilon(1e-5));
+  CHECK(std::abs(y_ent - y_plain) > 1e-3);
 }

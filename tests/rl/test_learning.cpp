@@ -1,6 +1,7 @@
 // Learning tests (issue 5, "Tests -> Learning"): small budgets that show a policy actually learns,
 // through the trainer and the configs checked into the repo (read from ANYRL_SOURCE_DIR).
-//   (a) SAC solves pendulum: configs/pendulum/sac_learn.toml, eval return > -200.
+//   (a) SAC solves pendulum: method sac with configs/pendulum/sac.toml (RLtools' configuration),
+//       eval return > -200 within the config's 10,000 env steps.
 //   (b) PA-RL + Cal-QL with a diffusion policy on pointmaze-umaze:
 //       configs/pointmaze-umaze/parl_calql_diffusion_ci.toml, success after online > after BC.
 //   (c) the same PA-RL code path trains an autoregressive and a tanh-Gaussian policy (smoke
@@ -76,20 +77,37 @@ double mean_of(const std::vector<double>& v, std::size_t from, std::size_t to) {
 
 }  // namespace
 
-TEST_CASE("learning: SAC solves pendulum (configs/pendulum/sac_learn.toml)") {
+TEST_CASE("learning: SAC solves pendulum (method sac, configs/pendulum/sac.toml)") {
   const fs::path dir = scratch("sac");
-  // 6,000 env steps (30 episodes) instead of the config's 10,000 keep the suite short; every
-  // seed tried reaches > -200 by 4,000 steps.
-  Timed r = train(load("pendulum/sac_learn.toml", {"train.online_env_steps=6000"}), dir);
+  // The config as checked in: 10,000 env steps, 100 random warm-up steps, per-step updates,
+  // 32-episode evaluations before training and every 5 episodes.
+  Timed r = train(load("pendulum/sac.toml"), dir);
   REQUIRE(r.result.status == TrainResult::Status::Finished);
   REQUIRE(r.result.first_eval.has_value());
   REQUIRE(r.result.last_eval.has_value());
+  // First evaluation (env step) with return > -200, from eval.csv.
+  const CsvTable ev = read_csv(dir / "eval.csv");
+  const int es = ev.column("env_steps"), rc = ev.column("return");
+  REQUIRE(es >= 0);
+  REQUIRE(rc >= 0);
+  std::string curve;
+  std::int64_t solved_at = -1;
+  for (const auto& row : ev.rows) {
+    curve += row[static_cast<std::size_t>(es)] + ":" + row[static_cast<std::size_t>(rc)] + " ";
+    if (solved_at < 0 && std::stod(row[static_cast<std::size_t>(rc)]) > -200.0)
+      solved_at = std::stoll(row[static_cast<std::size_t>(es)]);
+  }
   MESSAGE("SAC pendulum: first eval " << r.result.first_eval->return_mean << ", last eval "
                                       << r.result.last_eval->return_mean << " over "
-                                      << r.result.last_eval->episodes << " episodes, " << r.seconds << " s");
+                                      << r.result.last_eval->episodes << " episodes, " << r.seconds
+                                      << " s; first > -200 at env step " << solved_at << "; curve (env_steps:return) "
+                                      << curve);
+  CHECK(r.result.step == 10000);
   CHECK(r.result.last_eval->episodes >= 32);
+  CHECK(r.result.first_eval->return_mean < -400.0);  // it did have to learn (untrained policy)
   CHECK(r.result.last_eval->return_mean > -200.0);
-  CHECK(r.result.first_eval->return_mean < -400.0);  // it did have to learn
+  CHECK(solved_at > 0);
+  CHECK(solved_at <= 10000);
   fs::remove_all(dir);
 }
 

@@ -8,6 +8,9 @@
 //            mixed offline/online at `train.mixing_ratio`) and len x `train.distill_per_env_step`
 //            distillation steps (batch split in proportion to the buffer sizes); optimisers are
 //            reset when the phase starts
+// Method "sac" is online only (no dataset, no bc/offline phase): `train.random_steps` uniform
+// random env steps, then per env step `train.utd` critic updates and, every `sac.actor_every`
+// steps, one actor + temperature update (textbook SAC); episodes remain the loop boundaries.
 // Evaluation runs `eval.episodes` episodes on an envs::VectorEnv acting with pi_opt (argmax by
 // default) or the policy's deterministic action, after each phase and every
 // `eval.every_episodes` online episodes.
