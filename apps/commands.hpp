@@ -8,7 +8,7 @@ namespace anyrl::app {
 
 using Args = std::vector<std::string>;
 
-int cmd_demo(const Args& args);     // engine demo: an MLP regression with a falling loss
+int cmd_demo(const Args& args);     // PA-RL demo (main job); `demo engine`: MLP regression
 int cmd_collect(const Args& args);  // generate an offline dataset (envs)
 int cmd_info(const Args& args);     // describe a dataset file or the build
 int cmd_plot(const Args& args);     // learning curves (mean ± s.e. over seeds) from run folders

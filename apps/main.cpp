@@ -18,7 +18,7 @@ struct Command {
 
 std::map<std::string, Command> commands() {
   std::map<std::string, Command> c;
-  c["demo"] = {anyrl::app::cmd_demo, "train a small MLP regression on the engine and print its loss"};
+  c["demo"] = {anyrl::app::cmd_demo, "PA-RL demo on pointmaze-medium (success before/after fine-tuning, curve PNG); `demo engine`: engine-only MLP demo"};
 #ifdef ANYRL_HAVE_CMD_COLLECT
   c["collect"] = {anyrl::app::cmd_collect, "generate an offline dataset: --env NAME --dataset KIND --out FILE.hdf5"};
 #endif

@@ -92,7 +92,15 @@ void declare_train_config(Config& c) {
   c.add_int("parl.m", 10, "candidates kept after global re-ranking", 1);
   c.add_int("parl.steps", 10, "local gradient-ascent steps T (0: re-ranking only)", 0);
   c.add_float("parl.step_size", 3e-4, "local step size eta", 0.0);
-  c.add_string("parl.selection", "softmax", "pi_opt for distillation and critic targets", {"softmax", "argmax"});
+  c.add_string("parl.selection", "softmax",
+               "pi_opt for distillation and critic targets; auto: softmax during offline pre-training, then "
+               "argmax if the mean std of candidate Q-values over pre-training is below "
+               "parl.auto_spread_threshold, else softmax (paper App. B.1)",
+               {"softmax", "argmax", "auto"});
+  c.add_float("parl.auto_spread_threshold", 1.0,
+              "parl.selection = auto: candidate-Q std below which pi_opt becomes argmax (paper: CALVIN 0.02 -> "
+              "argmax; kitchen 1.6-11.5 -> softmax)",
+              0.0);
   c.add_string("parl.act_selection", "argmax", "pi_opt when acting (online and eval)", {"softmax", "argmax"});
   c.add_float("parl.temperature", 1.0, "softmax temperature of pi_opt", 0.0);
   c.add_bool("parl.dataset_action", true, "swap the worst candidate for the dataset action in distillation");
@@ -251,6 +259,10 @@ struct Trainer::Impl {
   std::unique_ptr<ActionCache> off_cache, on_cache;
   Generator cache_gen;
   std::int64_t cache_distill = 0;  // distillation steps since the last refresh
+  // parl.selection = auto: candidate-Q spread (std) accumulated over offline pre-training
+  bool auto_selection = false;
+  double spread_sum = 0.0;
+  std::int64_t spread_n = 0;
   // counters
   std::int64_t phase = kBC, phase_step = 0, env_steps = 0, episodes = 0, evals = 0;
   double distill_acc = 0.0;
@@ -281,6 +293,9 @@ struct Trainer::Impl {
   void maybe_checkpoint(std::int64_t before, std::int64_t after);
   void run_bc();
   void run_offline();
+  /// parl.selection = auto: switch pi_opt (distillation, critic targets) to argmax when the
+  /// candidate-Q spread measured during offline pre-training is small (paper App. B.1).
+  void decide_selection(bool announce);
   void run_online();
   void run_online_sac();
   Metrics distill_step(const Batch& b);
@@ -391,6 +406,7 @@ void Trainer::Impl::build(bool for_eval) {
   ao.include_dataset_action = c.get_bool("parl.dataset_action");
   ao.temperature = c.get_float("parl.temperature");
   ao.selection = c.get_string("parl.selection") == "argmax" ? Selection::Argmax : Selection::Softmax;
+  auto_selection = c.get_string("parl.selection") == "auto";  // softmax until decided
   if (!c.get_bool("parl.global_opt")) {  // ablation: one policy sample, local steps only
     ao.k = 1;
     ao.m = 1;
@@ -509,6 +525,11 @@ Checkpoint Trainer::Impl::make_checkpoint() const {
   ck.set_counter("episodes", episodes);
   ck.set_counter("evals", evals);
   ck.group("trainer")["distill_acc"] = Tensor::from_vector(std::vector<double>{distill_acc});
+  if (auto_selection) {
+    ck.group("trainer")["spread_sum"] = Tensor::from_vector(std::vector<double>{spread_sum});
+    ck.group("trainer")["spread_n"] = Tensor::from_vector(std::vector<std::int64_t>{spread_n});
+    ck.metadata["parl_selection"] = aopt->options().selection == Selection::Argmax ? "argmax" : "softmax";
+  }
   if (method == "sac") ck.group("trainer")["critic_acc"] = Tensor::from_vector(std::vector<double>{critic_acc});
   if (use_cache) {
     ck.group("cache_offline") = off_cache->state_dict();
@@ -536,6 +557,11 @@ void Trainer::Impl::load(const Checkpoint& ck) {
   evals = ck.counter("evals");
   distill_acc = ck.tensor("trainer", "distill_acc").to_vector<double>().at(0);
   if (method == "sac") critic_acc = ck.tensor("trainer", "critic_acc").to_vector<double>().at(0);
+  if (auto_selection && ck.has("trainer") && ck.at("trainer").count("spread_sum")) {
+    spread_sum = ck.tensor("trainer", "spread_sum").to_vector<double>().at(0);
+    spread_n = ck.tensor("trainer", "spread_n").to_vector<std::int64_t>().at(0);
+    if (phase >= kOnline) decide_selection(/*announce=*/false);
+  }
   if (use_cache && ck.has("cache_offline")) {
     off_cache->load_state_dict(ck.at("cache_offline"));
     on_cache->load_state_dict(ck.at("cache_online"));
@@ -824,6 +850,16 @@ void Trainer::Impl::run_bc() {
   save("bc", true);
 }
 
+void Trainer::Impl::decide_selection(bool announce) {
+  if (spread_n == 0) return;  // nothing measured (no offline phase): keep softmax
+  const double spread = spread_sum / static_cast<double>(spread_n);
+  const bool argmax = spread < cfg.get_float("parl.auto_spread_threshold");
+  aopt->options().selection = argmax ? Selection::Argmax : Selection::Softmax;
+  if (announce)
+    std::fprintf(stderr, "parl.selection = auto: mean candidate-Q std over pre-training %.4g %s %.4g -> %s\n", spread,
+                 argmax ? "<" : ">=", cfg.get_float("parl.auto_spread_threshold"), argmax ? "argmax" : "softmax");
+}
+
 void Trainer::Impl::run_offline() {
   const std::int64_t bs = cfg.get_int("critic.batch_size");
   const std::int64_t pbs = cfg.get_int("policy.batch_size");
@@ -844,6 +880,10 @@ void Trainer::Impl::run_offline() {
         distill_acc -= 1.0;
         Batch pb = (sac_actor || awr) ? b : offline->sample(pbs, gen);
         for (const auto& [k, v] : actor_step(pb)) m[k] = v;
+        if (auto_selection && m.count("cand_q_spread") && std::isfinite(m["cand_q_spread"])) {
+          spread_sum += m["cand_q_spread"];
+          ++spread_n;
+        }
       }
     }
     const std::int64_t before = global_step();
@@ -856,6 +896,7 @@ void Trainer::Impl::run_offline() {
       if (maybe_stop()) return;
     }
   }
+  if (auto_selection) decide_selection(/*announce=*/true);
   do_eval();
   phase = kOnline;
   phase_step = 0;

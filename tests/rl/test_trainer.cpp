@@ -566,3 +566,46 @@ TEST_CASE("a resumed run with the action cache is bitwise identical to an uninte
   }
   fs::remove_all(full);
 }
+
+TEST_CASE("parl.selection = auto: argmax or softmax from the pre-training candidate-Q spread; resumes bitwise") {
+  const std::vector<std::string> base = {"eval.episodes=4", "train.online_env_steps=400", "train.checkpoint_every=10",
+                                         "parl.selection=auto"};
+  auto with = [&](const std::string& threshold) {
+    std::vector<std::string> s = base;
+    s.push_back("parl.auto_spread_threshold=" + threshold);
+    return s;
+  };
+  // A threshold above any spread selects argmax, 0 selects softmax; the choice is recorded.
+  for (auto [threshold, expect] : {std::pair<std::string, std::string>{"1e9", "argmax"}, {"0", "softmax"}}) {
+    CAPTURE(threshold);
+    fs::path dir = scratch("auto" + expect);
+    Trainer t(smoke("parl_calql_diffusion", with(threshold)), dir, quiet());
+    REQUIRE(t.run().status == TrainResult::Status::Finished);
+    const Checkpoint ck = CheckpointManager(dir / "checkpoints").load_latest();
+    CHECK(ck.metadata.at("parl_selection") == expect);
+    CHECK(ck.tensor("trainer", "spread_n").to_vector<std::int64_t>().at(0) > 0);
+    CHECK(ck.tensor("trainer", "spread_sum").to_vector<double>().at(0) > 0.0);
+    fs::remove_all(dir);
+  }
+  // The decision survives an interruption during online fine-tuning.
+  fs::path full = scratch("auto_full"), part = scratch("auto_part");
+  {
+    Trainer t(smoke("parl_calql_diffusion", with("1e9")), full, quiet());
+    REQUIRE(t.run().status == TrainResult::Status::Finished);
+  }
+  {
+    TrainerOptions o = quiet();
+    o.stop_at_step = 250;
+    Trainer t(smoke("parl_calql_diffusion", with("1e9")), part, o);
+    REQUIRE(t.run().status == TrainResult::Status::Interrupted);
+  }
+  {
+    auto t = Trainer::resume(part, quiet());
+    REQUIRE(t->run().status == TrainResult::Status::Finished);
+  }
+  check_same_checkpoint(CheckpointManager(full / "checkpoints").load_latest(),
+                        CheckpointManager(part / "checkpoints").load_latest());
+  CHECK(read_text_file(full / "train.csv") == read_text_file(part / "train.csv"));
+  fs::remove_all(full);
+  fs::remove_all(part);
+}
