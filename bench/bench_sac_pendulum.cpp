@@ -10,12 +10,18 @@
 // and the final evaluation return (deterministic policy, 32 episodes, not timed), then the
 // median time. RLtools' reference on the 2-core dev machine: median 2.17 s (issue 5).
 //
-//   bench_sac_pendulum [--runs N] [--steps N] [--seed0 S]
+// Denormals are flushed to zero (anyrl::set_flush_denormal(true), as torch.set_flush_denormal /
+// TensorFlow's CPU default): after a few hundred steps the Adam moments of parameters behind
+// dead ReLU units decay into float32's denormal range, where every multiply takes a ~100-cycle
+// microcode assist (Adam alone was 14% of the run). --no-ftz keeps IEEE denormals.
+//
+//   bench_sac_pendulum [--runs N] [--steps N] [--seed0 S] [--no-ftz]
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <memory>
 #include <string>
 #include <vector>
@@ -34,8 +40,17 @@ using namespace anyrl;
 
 namespace {
 
+// CPU time of this process (all threads): on a shared machine the wall clock includes the time
+// other jobs hold the core, the CPU time does not.
+double cpu_seconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
+}
+
 struct RunResult {
   double seconds = 0.0;
+  double cpu = 0.0;
   double eval_return = 0.0;
 };
 
@@ -90,6 +105,7 @@ RunResult run_once(std::uint64_t seed, std::int64_t steps) {
   std::vector<float> obs(3), next(3), act(1);
   std::uint64_t episode = 0;
   const auto t0 = std::chrono::steady_clock::now();
+  const double c0 = cpu_seconds();
   env->reset(seed * 7919ull + episode, obs);
   for (std::int64_t t = 0; t < steps; ++t) {
     if (t < kWarmup) {
@@ -110,6 +126,7 @@ RunResult run_once(std::uint64_t seed, std::int64_t steps) {
   }
   const auto t1 = std::chrono::steady_clock::now();
   RunResult res;
+  res.cpu = cpu_seconds() - c0;
   res.seconds = std::chrono::duration<double>(t1 - t0).count();
   res.eval_return = evaluate(policy, seed, 32);
   return res;
@@ -121,6 +138,7 @@ int main(int argc, char** argv) {
   int runs = 5;
   std::int64_t steps = 10000;
   std::uint64_t seed0 = 0;
+  bool ftz = true;
   for (int i = 1; i < argc; ++i) {
     auto next = [&]() -> const char* {
       if (i + 1 >= argc) {
@@ -132,31 +150,36 @@ int main(int argc, char** argv) {
     if (!std::strcmp(argv[i], "--runs")) runs = std::atoi(next());
     else if (!std::strcmp(argv[i], "--steps")) steps = std::atoll(next());
     else if (!std::strcmp(argv[i], "--seed0")) seed0 = std::strtoull(next(), nullptr, 10);
+    else if (!std::strcmp(argv[i], "--no-ftz")) ftz = false;
     else {
-      std::fprintf(stderr, "usage: %s [--runs N] [--steps N] [--seed0 S]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s [--runs N] [--steps N] [--seed0 S] [--no-ftz]\n", argv[0]);
       return 2;
     }
   }
   set_num_threads(1);
+  const bool ftz_on = ftz && set_flush_denormal(true);
   std::printf("SAC pendulum, RLtools configuration: %lld env steps, 100 warm-up, batch 100, "
               "actor 3-64-64-2, twin critics 4-64-64-1, Adam 1e-3, gamma 0.99, tau 0.005, auto alpha "
-              "(target entropy -1), float32, 1 thread\n",
-              static_cast<long long>(steps));
-  std::vector<double> times;
+              "(target entropy -1), float32, 1 thread, denormals %s\n",
+              static_cast<long long>(steps), ftz_on ? "flushed to zero" : "kept (IEEE)");
+  std::vector<double> times, cpus;
   int solved = 0;
   for (int r = 0; r < runs; ++r) {
     RunResult res = run_once(seed0 + static_cast<std::uint64_t>(r), steps);
     times.push_back(res.seconds);
+    cpus.push_back(res.cpu);
     solved += res.eval_return > -200.0;
-    std::printf("run %d (seed %llu): %.3f s, eval return %.1f (32 episodes, deterministic)%s\n", r,
-                static_cast<unsigned long long>(seed0 + r), res.seconds, res.eval_return,
+    std::printf("run %d (seed %llu): %.3f s (cpu %.3f s), eval return %.1f (32 episodes, deterministic)%s\n", r,
+                static_cast<unsigned long long>(seed0 + r), res.seconds, res.cpu, res.eval_return,
                 res.eval_return > -200.0 ? "  solved" : "  NOT solved");
     std::fflush(stdout);
   }
-  std::vector<double> s = times;
-  std::sort(s.begin(), s.end());
-  const double median = s.empty() ? 0.0 : (s.size() % 2 ? s[s.size() / 2] : 0.5 * (s[s.size() / 2 - 1] + s[s.size() / 2]));
-  std::printf("median wall clock %.3f s over %d runs (RLtools reference: 2.17 s); solved %d/%d (return > -200)\n",
-              median, runs, solved, runs);
+  auto median_of = [](std::vector<double> s) {
+    std::sort(s.begin(), s.end());
+    return s.empty() ? 0.0 : (s.size() % 2 ? s[s.size() / 2] : 0.5 * (s[s.size() / 2 - 1] + s[s.size() / 2]));
+  };
+  const double median = median_of(times);
+  std::printf("median wall clock %.3f s (cpu %.3f s) over %d runs (RLtools reference: 2.17 s); solved %d/%d (return > -200)\n",
+              median, median_of(cpus), runs, solved, runs);
   return 0;
 }

@@ -2,14 +2,16 @@
 // lists when released, so steady-state loops reuse memory instead of calling the OS.
 #include "anyrl/engine/allocator.hpp"
 
+#include <atomic>
 #include <cstdlib>
 #include <mutex>
 #include <new>
-#include <unordered_map>
+#include <thread>
 #include <vector>
 
 #include "anyrl/engine/error.hpp"
 #include "cuda/backend.hpp"
+#include "pool.hpp"
 
 namespace anyrl {
 namespace {
@@ -26,9 +28,44 @@ std::size_t size_class(std::size_t n) {
   return (n + step - 1) / step * step;
 }
 
+// Index of a size class (dense, small): 1..64 for the 64-byte classes up to 4 KiB, then four
+// per power of two.
+std::size_t class_index(std::size_t cap) {
+  if (cap <= 4096) return cap / kAlign;
+  std::size_t p = 4096, e = 0;
+  while (p * 2 < cap) {
+    p *= 2;
+    ++e;
+  }
+  return 65 + 4 * e + (cap / (p / 4) - 5);
+}
+constexpr std::size_t kClasses = 65 + 4 * 64;
+// Inverse of class_index.
+std::size_t class_capacity(std::size_t k) {
+  if (k <= 64) return k * kAlign;
+  const std::size_t e = (k - 65) / 4, q = (k - 65) % 4;
+  const std::size_t p = std::size_t{4096} << e;
+  return (q + 5) * (p / 4);
+}
+
+// A test-and-test-and-set spin lock: the cache is locked for a few instructions, and almost
+// always by one thread (the pool's workers rarely allocate), where it costs one atomic exchange
+// instead of a pthread mutex call pair.
+class SpinLock {
+ public:
+  void lock() {
+    while (flag_.exchange(true, std::memory_order_acquire))
+      while (flag_.load(std::memory_order_relaxed)) std::this_thread::yield();
+  }
+  void unlock() { flag_.store(false, std::memory_order_release); }
+
+ private:
+  std::atomic<bool> flag_{false};
+};
+
 struct CpuCache {
-  std::mutex mu;
-  std::unordered_map<std::size_t, std::vector<void*>> free_lists;
+  SpinLock mu;
+  std::vector<void*> free_lists[kClasses];  // LIFO per class: the most recently freed block is reused first
   AllocatorStats stats;
 };
 
@@ -45,12 +82,12 @@ void* cpu_cache_allocate(std::size_t nbytes, std::size_t* capacity) {
   std::size_t cap = size_class(nbytes == 0 ? 1 : nbytes);
   CpuCache& c = cache();
   {
-    std::lock_guard<std::mutex> lock(c.mu);
+    std::lock_guard<SpinLock> lock(c.mu);
     c.stats.requests++;
-    auto it = c.free_lists.find(cap);
-    if (it != c.free_lists.end() && !it->second.empty()) {
-      void* p = it->second.back();
-      it->second.pop_back();
+    std::vector<void*>& list = c.free_lists[class_index(cap)];
+    if (!list.empty()) {
+      void* p = list.back();
+      list.pop_back();
       c.stats.cache_hits++;
       c.stats.bytes_cached -= cap;
       c.stats.bytes_in_use += cap;
@@ -65,7 +102,7 @@ void* cpu_cache_allocate(std::size_t nbytes, std::size_t* capacity) {
     p = std::aligned_alloc(kAlign, cap);
     if (!p) throw std::bad_alloc();
   }
-  std::lock_guard<std::mutex> lock(c.mu);
+  std::lock_guard<SpinLock> lock(c.mu);
   c.stats.os_allocs++;
   c.stats.bytes_in_use += cap;
   if (c.stats.bytes_in_use > c.stats.peak_bytes_in_use) c.stats.peak_bytes_in_use = c.stats.bytes_in_use;
@@ -75,8 +112,8 @@ void* cpu_cache_allocate(std::size_t nbytes, std::size_t* capacity) {
 
 void cpu_cache_release(void* p, std::size_t capacity) {
   CpuCache& c = cache();
-  std::lock_guard<std::mutex> lock(c.mu);
-  c.free_lists[capacity].push_back(p);
+  std::lock_guard<SpinLock> lock(c.mu);
+  c.free_lists[class_index(capacity)].push_back(p);
   c.stats.bytes_in_use -= capacity;
   c.stats.bytes_cached += capacity;
 }
@@ -91,7 +128,7 @@ std::shared_ptr<Storage> Storage::allocate(std::size_t nbytes, Device device) {
   } else {
     p = cuda_backend::device_allocate(nbytes, device.index, &cap);
   }
-  return std::make_shared<Storage>(p, nbytes, cap, device);
+  return detail::make_pooled<Storage>(p, nbytes, cap, device);
 }
 
 Storage::~Storage() {
@@ -104,14 +141,14 @@ Storage::~Storage() {
 AllocatorStats allocator_stats(Device device) {
   if (!device.is_cpu()) return cuda_backend::allocator_stats(device.index);
   CpuCache& c = cache();
-  std::lock_guard<std::mutex> lock(c.mu);
+  std::lock_guard<SpinLock> lock(c.mu);
   return c.stats;
 }
 
 void reset_allocator_stats(Device device) {
   if (!device.is_cpu()) return cuda_backend::reset_allocator_stats(device.index);
   CpuCache& c = cache();
-  std::lock_guard<std::mutex> lock(c.mu);
+  std::lock_guard<SpinLock> lock(c.mu);
   AllocatorStats s;
   s.bytes_in_use = c.stats.bytes_in_use;
   s.bytes_cached = c.stats.bytes_cached;
@@ -122,12 +159,13 @@ void reset_allocator_stats(Device device) {
 void empty_cache(Device device) {
   if (!device.is_cpu()) return cuda_backend::empty_cache(device.index);
   CpuCache& c = cache();
-  std::lock_guard<std::mutex> lock(c.mu);
-  for (auto& [cap, list] : c.free_lists) {
+  std::lock_guard<SpinLock> lock(c.mu);
+  for (std::size_t k = 0; k < kClasses; ++k) {
+    std::vector<void*>& list = c.free_lists[k];
     for (void* p : list) {
       std::free(p);
       c.stats.os_frees++;
-      c.stats.bytes_cached -= cap;
+      c.stats.bytes_cached -= class_capacity(k);
     }
     list.clear();
   }

@@ -3,10 +3,12 @@
 // contributions of its consumers.
 #include "anyrl/engine/autograd.hpp"
 
+#include <algorithm>
+#include <cstdint>
 #include <unordered_map>
-#include <unordered_set>
 
 #include "anyrl/engine/ops.hpp"
+#include "pool.hpp"
 
 namespace anyrl {
 namespace {
@@ -20,15 +22,60 @@ void accumulate(Tensor& slot, const Tensor& g) {
     slot = add(slot, g);
 }
 
+// Node* -> position, open addressing with linear probing (one allocation, no per-entry nodes:
+// a backward walks a few hundred nodes and std::unordered_map allocated for each).
+class NodeIndex {
+ public:
+  explicit NodeIndex(std::size_t expected = 64) { rehash(expected * 2); }
+  std::int64_t find(const Node* n) const {
+    for (std::size_t i = slot(n);; i = (i + 1) & mask_) {
+      if (slots_[i].first == n) return slots_[i].second;
+      if (slots_[i].first == nullptr) return -1;
+    }
+  }
+  // Inserts n -> v; false (and no change) when n is present.
+  bool insert(const Node* n, std::int64_t v) {
+    if (2 * (size_ + 1) > slots_.size()) rehash(slots_.size() * 2);
+    for (std::size_t i = slot(n);; i = (i + 1) & mask_) {
+      if (slots_[i].first == n) return false;
+      if (slots_[i].first == nullptr) {
+        slots_[i] = {n, v};
+        ++size_;
+        return true;
+      }
+    }
+  }
+
+ private:
+  std::size_t slot(const Node* n) const {
+    auto h = static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(n));
+    h ^= h >> 29;
+    h *= 0x9E3779B97F4A7C15ull;
+    return static_cast<std::size_t>(h >> 20) & mask_;
+  }
+  void rehash(std::size_t want) {
+    std::size_t cap = 16;
+    while (cap < want) cap *= 2;
+    std::vector<std::pair<const Node*, std::int64_t>> old(cap, {nullptr, std::int64_t{0}});
+    old.swap(slots_);
+    mask_ = cap - 1;
+    size_ = 0;
+    for (const auto& [n, v] : old)
+      if (n) insert(n, v);
+  }
+  std::vector<std::pair<const Node*, std::int64_t>> slots_;
+  std::size_t mask_ = 0, size_ = 0;
+};
+
 // Shared pointers keep every node alive until the walk ends: releasing one node's inputs
 // may drop the last reference to another.
 std::vector<std::shared_ptr<Node>> topo_order(const std::shared_ptr<Node>& root) {
   // Post-order DFS; reversed it gives consumers before producers.
   std::vector<std::shared_ptr<Node>> order;
-  std::unordered_set<Node*> seen;
+  NodeIndex seen;
   std::vector<std::pair<std::shared_ptr<Node>, std::size_t>> stack;
   stack.emplace_back(root, 0);
-  seen.insert(root.get());
+  seen.insert(root.get(), 0);
   while (!stack.empty()) {
     auto& [node, next] = stack.back();
     const auto& ins = node->inputs();
@@ -36,17 +83,15 @@ std::vector<std::shared_ptr<Node>> topo_order(const std::shared_ptr<Node>& root)
       const Tensor& in = ins[next++];
       if (in.defined() && in.impl().grad_fn) {
         const std::shared_ptr<Node>& child = in.impl().grad_fn;
-        if (!seen.count(child.get())) {
-          seen.insert(child.get());
-          stack.emplace_back(child, 0);
-        }
+        if (seen.insert(child.get(), 0)) stack.emplace_back(child, 0);
       }
     } else {
-      order.push_back(node);
+      order.push_back(std::move(node));
       stack.pop_back();
     }
   }
-  return {order.rbegin(), order.rend()};
+  std::reverse(order.begin(), order.end());
+  return order;
 }
 
 Tensor seed_gradient(const Tensor& output, const Tensor& grad_output, const char* fn) {
@@ -87,32 +132,39 @@ void run_backward(const Tensor& output, const Tensor& seed, bool retain_graph,
     throw AutogradError("backward: the graph of this tensor was already freed by an earlier backward; pass "
                         "retain_graph=true to the first call to backward twice");
   std::vector<std::shared_ptr<Node>> order = topo_order(root_fn);
+  // Position of every node in `order`; pending gradients and the `useful` marks by position.
+  NodeIndex pos(order.size());
+  for (std::size_t k = 0; k < order.size(); ++k) pos.insert(order[k].get(), static_cast<std::int64_t>(k));
+  auto pos_of = [&pos](const Node* n) { return static_cast<std::size_t>(pos.find(n)); };
 
   // Which nodes lead to a wanted tensor (only used with `wanted`): prune the rest.
-  std::unordered_set<Node*> useful;
+  std::vector<char> useful;
   if (wanted) {
-    for (auto it = order.rbegin(); it != order.rend(); ++it) {
-      Node* n = it->get();
+    useful.assign(order.size(), 0);
+    for (std::size_t k = order.size(); k-- > 0;) {
+      Node* n = order[k].get();
       for (const Tensor& in : n->inputs()) {
         if (!in.defined()) continue;
-        if (wanted->count(in.impl_ptr().get()) || (in.impl().grad_fn && useful.count(in.impl().grad_fn.get()))) {
-          useful.insert(n);
+        if (wanted->count(in.impl_ptr().get()) || (in.impl().grad_fn && useful[pos_of(in.impl().grad_fn.get())])) {
+          useful[k] = 1;
           break;
         }
       }
     }
   }
+  auto is_useful = [&](const Tensor& in) { return in.impl().grad_fn && useful[pos_of(in.impl().grad_fn.get())]; };
 
-  std::unordered_map<Node*, Tensor> pending;
-  pending[root_fn.get()] = seed;
+  std::vector<Tensor> pending(order.size());
+  std::vector<char> has_pending(order.size(), 0);
+  pending[0] = seed;  // order[0] is the root
+  has_pending[0] = 1;
   std::vector<bool> needs;
   std::vector<Tensor> grads;
-  for (const auto& node_ptr : order) {
-    Node* node = node_ptr.get();
-    auto pit = pending.find(node);
-    if (pit == pending.end()) continue;
-    Tensor g = std::move(pit->second);
-    pending.erase(pit);
+  for (std::size_t k = 0; k < order.size(); ++k) {
+    Node* node = order[k].get();
+    if (!has_pending[k]) continue;
+    Tensor g = std::move(pending[k]);
+    has_pending[k] = 0;
     if (node->released())
       throw AutogradError(std::string("backward: node '") + node->name() +
                           "' was already freed by an earlier backward; pass retain_graph=true");
@@ -124,8 +176,7 @@ void run_backward(const Tensor& output, const Tensor& seed, bool retain_graph,
       if (!in.defined() || !in.requires_grad()) continue;
       if (wanted) {
         bool direct = wanted->count(in.impl_ptr().get()) > 0;
-        bool via = in.impl().grad_fn && useful.count(in.impl().grad_fn.get());
-        needs[i] = direct || via;
+        needs[i] = direct || is_useful(in);
       } else {
         needs[i] = true;
       }
@@ -143,10 +194,15 @@ void run_backward(const Tensor& output, const Tensor& seed, bool retain_graph,
       if (wanted) {
         auto it = wanted->find(in.impl_ptr().get());
         if (it != wanted->end()) accumulate((*results)[it->second], grads[i]);
-        if (in.impl().grad_fn && useful.count(in.impl().grad_fn.get()))
-          accumulate(pending[in.impl().grad_fn.get()], grads[i]);
+        if (is_useful(in)) {
+          const std::size_t q = pos_of(in.impl().grad_fn.get());
+          accumulate(pending[q], grads[i]);
+          has_pending[q] = 1;
+        }
       } else if (in.impl().grad_fn) {
-        accumulate(pending[in.impl().grad_fn.get()], grads[i]);
+        const std::size_t q = pos_of(in.impl().grad_fn.get());
+        accumulate(pending[q], grads[i]);
+        has_pending[q] = 1;
       } else {
         // A leaf: accumulate into its own buffer. A fresh gradient that nothing else holds
         // (neither its handle nor its storage) is adopted as is; an alias of another
@@ -219,7 +275,7 @@ Tensor record(Tensor out, const char* name, std::vector<Tensor> inputs, Node::Ba
   // not keep them alive (the rule captures what it needs itself).
   for (Tensor& t : inputs)
     if (t.defined() && !t.requires_grad()) t = Tensor();
-  out.impl().grad_fn = std::make_shared<Node>(name, std::move(inputs), std::move(fn));
+  out.impl().grad_fn = detail::make_pooled<Node>(name, std::move(inputs), std::move(fn));
   out.impl().requires_grad = true;
   return out;
 }

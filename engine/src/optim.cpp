@@ -230,57 +230,86 @@ struct AdamScalars {
   bool decoupled;
 };
 
+// Scalars rounded to T once, as PyTorch passes Python floats into T-precision kernels.
 template <class T>
-void adam_update(T* p, const T* g, T* m, T* v, std::int64_t n, const AdamScalars& s) {
-  // Scalars are rounded to T once, as PyTorch passes Python floats into T-precision kernels.
-  const T w1 = static_cast<T>(1.0 - s.beta1);  // exp_avg.lerp_(grad, 1 - beta1)
-  const T one_minus_w1 = T(1) - w1;
-  const bool small_weight = (1.0 - s.beta1) < 0.5;
-  const T beta2 = static_cast<T>(s.beta2);
-  const T one_minus_beta2 = static_cast<T>(1.0 - s.beta2);
-  const T eps = static_cast<T>(s.eps);
-  const T wd = static_cast<T>(s.wd);
-  const T decay = static_cast<T>(1.0 - s.lr * s.wd);
-  const T step_size = static_cast<T>(s.step_size);
-  const T bc2_sqrt = static_cast<T>(s.bc2_sqrt);
-  const bool coupled_wd = !s.decoupled && s.wd != 0.0;
-  const bool decoupled_wd = s.decoupled && s.wd != 0.0;
-  // One branch-free inner loop per (weight-decay mode, lerp formula), scalars in locals and
-  // restrict pointers, so the compiler emits a straight SIMD loop (sqrt/div included).
+struct AdamConsts {
+  T w1, one_minus_w1, beta2, one_minus_beta2, eps, wd, decay, step_size, bc2_sqrt;
+  bool small_weight, coupled_wd, decoupled_wd;
+  explicit AdamConsts(const AdamScalars& s)
+      : w1(static_cast<T>(1.0 - s.beta1)),  // exp_avg.lerp_(grad, 1 - beta1)
+        one_minus_w1(T(1) - w1),
+        beta2(static_cast<T>(s.beta2)),
+        one_minus_beta2(static_cast<T>(1.0 - s.beta2)),
+        eps(static_cast<T>(s.eps)),
+        wd(static_cast<T>(s.wd)),
+        decay(static_cast<T>(1.0 - s.lr * s.wd)),
+        step_size(static_cast<T>(s.step_size)),
+        bc2_sqrt(static_cast<T>(s.bc2_sqrt)),
+        small_weight((1.0 - s.beta1) < 0.5),
+        coupled_wd(!s.decoupled && s.wd != 0.0),
+        decoupled_wd(s.decoupled && s.wd != 0.0) {}
+};
+
+// One parameter's slice of the fused update.
+template <class T>
+struct AdamSeg {
+  T* p;
+  const T* g;
+  T* m;
+  T* v;
+  std::int64_t n;
+};
+
+// The multi-tensor update: the (weight-decay mode, lerp formula) branch is taken once per step,
+// then one branch-free SIMD loop runs over every parameter in turn (restrict pointers, scalars in
+// registers). Element-wise, so the result does not depend on how the parameters are grouped or
+// on the thread count; parameters above kGrain elements are split into fixed chunks.
+template <class T>
+void adam_update_all(const std::vector<AdamSeg<T>>& segs, const AdamConsts<T>& c) {
   auto run = [&](auto coupled_c, auto decoupled_c, auto small_c) {
     constexpr bool kCoupled = decltype(coupled_c)::value;
     constexpr bool kDecoupled = decltype(decoupled_c)::value;
     constexpr bool kSmall = decltype(small_c)::value;
-    for_range(n, [=](std::int64_t b, std::int64_t e) {
-      T* __restrict pp = p;
-      const T* __restrict gp = g;
-      T* __restrict mp = m;
-      T* __restrict vp = v;
-      for (std::int64_t i = b; i < e; ++i) {
-        T pi = pp[i];
-        T gi = gp[i];
-        if constexpr (kDecoupled) pi = pi * decay;  // AdamW: param.mul_(1 - lr * wd)
-        if constexpr (kCoupled) gi = gi + wd * pi;  // Adam: grad = grad + wd * param
-        // torch.lerp picks its formula by the weight's size (for accuracy near weight = 1).
-        const T mi = kSmall ? mp[i] + w1 * (gi - mp[i]) : gi - (gi - mp[i]) * one_minus_w1;
-        // Same association as torch.addcmul_ / addcdiv_: self + value * t1 * t2 (left to right).
-        const T vi = vp[i] * beta2 + one_minus_beta2 * gi * gi;
-        const T denom = std::sqrt(vi) / bc2_sqrt + eps;
-        mp[i] = mi;
-        vp[i] = vi;
-        pp[i] = pi - step_size * mi / denom;
-      }
-    });
+    const T w1 = c.w1, one_minus_w1 = c.one_minus_w1, beta2 = c.beta2, one_minus_beta2 = c.one_minus_beta2;
+    const T eps = c.eps, wd = c.wd, decay = c.decay, step_size = c.step_size, bc2_sqrt = c.bc2_sqrt;
+    for (const AdamSeg<T>& sg : segs) {
+      for_range(sg.n, [=](std::int64_t b, std::int64_t e) {
+        T* __restrict pp = sg.p;
+        const T* __restrict gp = sg.g;
+        T* __restrict mp = sg.m;
+        T* __restrict vp = sg.v;
+        for (std::int64_t i = b; i < e; ++i) {
+          T pi = pp[i];
+          T gi = gp[i];
+          if constexpr (kDecoupled) pi = pi * decay;  // AdamW: param.mul_(1 - lr * wd)
+          if constexpr (kCoupled) gi = gi + wd * pi;  // Adam: grad = grad + wd * param
+          // torch.lerp picks its formula by the weight's size (for accuracy near weight = 1).
+          const T mi = kSmall ? mp[i] + w1 * (gi - mp[i]) : gi - (gi - mp[i]) * one_minus_w1;
+          // Same association as torch.addcmul_ / addcdiv_: self + value * t1 * t2 (left to right).
+          const T vi = vp[i] * beta2 + one_minus_beta2 * gi * gi;
+          const T denom = std::sqrt(vi) / bc2_sqrt + eps;
+          mp[i] = mi;
+          vp[i] = vi;
+          pp[i] = pi - step_size * mi / denom;
+        }
+      });
+    }
   };
   using T_ = std::true_type;
   using F_ = std::false_type;
-  if (coupled_wd) {
-    if (small_weight) run(T_{}, F_{}, T_{}); else run(T_{}, F_{}, F_{});
-  } else if (decoupled_wd) {
-    if (small_weight) run(F_{}, T_{}, T_{}); else run(F_{}, T_{}, F_{});
+  if (c.coupled_wd) {
+    if (c.small_weight) run(T_{}, F_{}, T_{}); else run(T_{}, F_{}, F_{});
+  } else if (c.decoupled_wd) {
+    if (c.small_weight) run(F_{}, T_{}, T_{}); else run(F_{}, T_{}, F_{});
   } else {
-    if (small_weight) run(F_{}, F_{}, T_{}); else run(F_{}, F_{}, F_{});
+    if (c.small_weight) run(F_{}, F_{}, T_{}); else run(F_{}, F_{}, F_{});
   }
+}
+
+// Raw pointer to a tensor impl's first element.
+template <class T>
+T* impl_data(const detail::TensorImpl& t) {
+  return reinterpret_cast<T*>(static_cast<char*>(t.storage->data()) + t.offset);
 }
 }  // namespace
 
@@ -299,17 +328,28 @@ void Adam::step() {
   s.step_size = lr_ / (1.0 - std::pow(opt_.beta1, t));
   s.bc2_sqrt = std::sqrt(1.0 - std::pow(opt_.beta2, t));
   const char* op = decoupled_ ? "AdamW::step" : "Adam::step";
+  // Gather every parameter with a gradient (checked as before), then one fused pass per dtype.
+  thread_local std::vector<AdamSeg<float>> segs32;
+  thread_local std::vector<AdamSeg<double>> segs64;
+  segs32.clear();
+  segs64.clear();
   for (std::size_t i = 0; i < params_.size(); ++i) {
-    Tensor& p = params_[i];
-    Tensor g = checked_grad(p, i, op);
-    if (!g.defined()) continue;
-    if (p.dtype() == DType::Float32)
-      adam_update<float>(p.data<float>(), g.data<float>(), state_[i][0].data<float>(), state_[i][1].data<float>(),
-                         p.numel(), s);
+    const detail::TensorImpl& pi = params_[i].impl();
+    if (!pi.grad) continue;
+    const detail::TensorImpl& gi = *pi.grad;
+    if (!pi.storage->device().is_cpu() || !gi.storage->device().is_cpu() || !(gi.shape == pi.shape) ||
+        gi.dtype != pi.dtype)
+      (void)checked_grad(params_[i], i, op);  // throws the standard message
+    const std::int64_t n = pi.shape.numel();
+    if (pi.dtype == DType::Float32)
+      segs32.push_back({impl_data<float>(pi), impl_data<const float>(gi), impl_data<float>(state_[i][0].impl()),
+                        impl_data<float>(state_[i][1].impl()), n});
     else
-      adam_update<double>(p.data<double>(), g.data<double>(), state_[i][0].data<double>(), state_[i][1].data<double>(),
-                          p.numel(), s);
+      segs64.push_back({impl_data<double>(pi), impl_data<const double>(gi), impl_data<double>(state_[i][0].impl()),
+                        impl_data<double>(state_[i][1].impl()), n});
   }
+  if (!segs32.empty()) adam_update_all<float>(segs32, AdamConsts<float>(s));
+  if (!segs64.empty()) adam_update_all<double>(segs64, AdamConsts<double>(s));
 }
 
 // ---- utilities ----------------------------------------------------------------------------------

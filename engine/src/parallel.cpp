@@ -15,10 +15,33 @@
 
 #include "anyrl/engine/error.hpp"
 
+#if defined(__SSE__) || defined(__x86_64__)
+#include <xmmintrin.h>
+#define ANYRL_HAVE_MXCSR 1
+#endif
+
 namespace anyrl {
 namespace {
 
 thread_local bool t_in_parallel = false;
+
+// Flush-to-zero mode requested by set_flush_denormal, and the mode each thread last applied.
+std::atomic<bool> g_flush_denormal{false};
+thread_local bool t_flush_applied = false;
+
+void apply_flush_mode(bool on) {
+#ifdef ANYRL_HAVE_MXCSR
+  constexpr unsigned kFtzDaz = 0x8040;  // FTZ (bit 15) | DAZ (bit 6)
+  const unsigned csr = _mm_getcsr();
+  _mm_setcsr(on ? (csr | kFtzDaz) : (csr & ~kFtzDaz));
+#endif
+  t_flush_applied = on;
+}
+
+inline void sync_flush_mode() {
+  const bool want = g_flush_denormal.load(std::memory_order_relaxed);
+  if (want != t_flush_applied) apply_flush_mode(want);
+}
 
 int default_threads() {
   if (const char* env = std::getenv("ANYRL_NUM_THREADS")) {
@@ -108,6 +131,7 @@ class Pool {
         seen = generation_;
         job = job_;
       }
+      sync_flush_mode();  // workers follow set_flush_denormal; the caller keeps its own mode
       work(*job);
     }
   }
@@ -136,6 +160,18 @@ class Pool {
 };
 
 }  // namespace
+
+bool set_flush_denormal(bool on) {
+#ifdef ANYRL_HAVE_MXCSR
+  g_flush_denormal.store(on, std::memory_order_relaxed);
+  apply_flush_mode(on);
+  return true;
+#else
+  return !on;
+#endif
+}
+
+bool flush_denormal() { return g_flush_denormal.load(std::memory_order_relaxed); }
 
 int num_threads() { return Pool::get().threads(); }
 

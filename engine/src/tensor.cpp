@@ -9,6 +9,7 @@
 #include "anyrl/engine/ops.hpp"
 #include "cuda/backend.hpp"
 #include "ops/common.hpp"
+#include "pool.hpp"
 
 namespace anyrl {
 
@@ -58,7 +59,7 @@ std::string describe2(const Tensor& a, const Tensor& b) { return "a: " + a.desc(
 Tensor Tensor::empty(const Shape& shape, DType dtype, Device device) {
   for (std::int64_t d : shape)
     if (d < 0) throw ShapeError("Tensor::empty: negative dimension in shape " + shape.str());
-  auto impl = std::make_shared<detail::TensorImpl>();
+  auto impl = detail::make_pooled<detail::TensorImpl>();
   impl->storage = Storage::allocate(static_cast<std::size_t>(shape.numel()) * dtype_size(dtype), device);
   impl->shape = shape;
   impl->dtype = dtype;
@@ -89,9 +90,8 @@ Tensor Tensor::arange(std::int64_t n, DType dtype, Device device) {
 }
 
 // ---- metadata ------------------------------------------------------------------------------
-detail::TensorImpl& Tensor::impl() const {
-  if (!impl_) throw ValueError("use of an undefined Tensor (default-constructed or missing gradient)");
-  return *impl_;
+void detail::throw_undefined_tensor() {
+  throw ValueError("use of an undefined Tensor (default-constructed or missing gradient)");
 }
 
 std::string Tensor::desc() const {
@@ -99,9 +99,6 @@ std::string Tensor::desc() const {
   return "Tensor" + shape().str() + " " + dtype_name(dtype()) + " " + device().str();
 }
 
-void* Tensor::raw_data() const {
-  return static_cast<char*>(impl().storage->data()) + impl().offset;
-}
 
 double Tensor::item() const {
   if (numel() != 1)
@@ -191,7 +188,7 @@ Tensor Tensor::clone() const {
 // ---- views ---------------------------------------------------------------------------------
 namespace {
 Tensor make_view(const Tensor& base, const Shape& shape, std::size_t extra_offset) {
-  auto impl = std::make_shared<detail::TensorImpl>();
+  auto impl = detail::make_pooled<detail::TensorImpl>();
   impl->storage = base.impl().storage;
   impl->offset = base.impl().offset + extra_offset;
   impl->shape = shape;

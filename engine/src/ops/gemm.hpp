@@ -13,6 +13,11 @@ struct GemmDesc {
   std::int64_t M = 0, N = 0, K = 0;
   std::int64_t lda = 0, ldb = 0, ldc = 0;
   bool accumulate = false;
+  /// Optional row bias (not with accumulate): C[i, j] = bias[j] + (op(A) op(B))[i, j], the same
+  /// value as copying the bias into every row of C and accumulating. `bias_stride` is the offset
+  /// in elements between the bias rows of consecutive batch items (0: one shared row).
+  const void* bias = nullptr;
+  std::int64_t bias_stride = 0;
 };
 
 template <class T>

@@ -97,6 +97,24 @@ Tensor index_select(const Tensor& a, int dim, const Tensor& index) {
   const char* s = static_cast<const char*>(a.raw_data());
   char* o = static_cast<char*>(out.raw_data());
   auto body = [&](std::int64_t b, std::int64_t e) {
+    if (a.dtype() == DType::Float32 && inner <= 16) {
+      // Short rows (replay-buffer gathers: a few floats per row): element copies, not memcpy calls.
+      const float* s4 = a.data<float>();
+      float* o4 = out.data<float>();
+      for (std::int64_t t = b; t < e; ++t) {
+        std::int64_t oo = t / J, j = t % J;
+        const float* src = s4 + (oo * D + index_at(index, j)) * inner;
+        float* dst = o4 + (oo * J + j) * inner;
+        switch (inner) {  // fixed lengths: plain moves (a variable-length loop becomes a memcpy call)
+          case 1: dst[0] = src[0]; break;
+          case 2: dst[0] = src[0]; dst[1] = src[1]; break;
+          case 3: dst[0] = src[0]; dst[1] = src[1]; dst[2] = src[2]; break;
+          case 4: dst[0] = src[0]; dst[1] = src[1]; dst[2] = src[2]; dst[3] = src[3]; break;
+          default: std::memcpy(dst, src, static_cast<std::size_t>(inner) * sizeof(float)); break;
+        }
+      }
+      return;
+    }
     for (std::int64_t t = b; t < e; ++t) {
       std::int64_t oo = t / J, j = t % J;
       std::memcpy(o + static_cast<std::size_t>(oo * J + j) * run,

@@ -36,7 +36,26 @@ Tensor bmm(const Tensor& a, const Tensor& b, bool ta, bool tb, const Tensor& ini
   out_shape.push_back(M);
   out_shape.push_back(N);
   Tensor out;
-  if (init.defined()) {
+  // A bias that is one row per batch item ([..., 1, N] with the product's batch dims or none,
+  // or [N]) is added by the GEMM as it stores C; any other bias is expanded into C first.
+  const std::int64_t nbatch_all = batch.numel();
+  std::int64_t row_bias_stride = -1;
+  if (init.defined() && init.dim() >= 1 && init.shape().back() == N && (init.dim() < 2 || init.shape()[init.dim() - 2] == 1)) {
+    std::int64_t ib = 1;
+    for (int i = 0; i + 2 < init.dim(); ++i) ib *= init.shape()[i];
+    Shape init_batch;
+    for (int i = 0; i + 2 < init.dim(); ++i) init_batch.push_back(init.shape()[i]);
+    if (ib == 1 && init.dim() - 2 <= batch.rank())
+      row_bias_stride = 0;
+    else if (init_batch == batch)
+      row_bias_stride = N;
+  }
+  const bool general_broadcast = !(bb.rank() == 0 && !ta) && !(ba.numel() == nbatch_all && bb.numel() == nbatch_all) &&
+                                 !(bb.rank() == 0 || bb.numel() == 1) && !(ba.rank() == 0 || ba.numel() == 1);
+  if (general_broadcast || (row_bias_stride == N && bb.rank() == 0 && !ta)) row_bias_stride = -1;
+  if (row_bias_stride >= 0) {
+    out = Tensor::empty(out_shape, a.dtype());
+  } else if (init.defined()) {
     // C starts as the broadcast bias and the GEMM accumulates onto it.
     try {
       out = expand(init.detach(), out_shape);
@@ -50,7 +69,11 @@ Tensor bmm(const Tensor& a, const Tensor& b, bool ta, bool tb, const Tensor& ini
   }
   if (out.numel() == 0) return out;
   detail::GemmDesc d;
-  d.accumulate = init.defined();
+  d.accumulate = init.defined() && row_bias_stride < 0;
+  if (row_bias_stride >= 0) {
+    d.bias = init.raw_data();
+    d.bias_stride = row_bias_stride;
+  }
   d.ta = ta;
   d.tb = tb;
   d.M = M;
@@ -65,7 +88,7 @@ Tensor bmm(const Tensor& a, const Tensor& b, bool ta, bool tb, const Tensor& ini
     const scalar_t* pa = a.data<scalar_t>();
     const scalar_t* pb = b.data<scalar_t>();
     scalar_t* pc = out.data<scalar_t>();
-    if (K == 0) {
+    if (K == 0 && !d.bias) {
       if (!d.accumulate) out.fill_(0.0);
     } else if (bb.rank() == 0 && !ta) {
       // b shared by every batch item: fold the batch into M (one large GEMM).
@@ -217,10 +240,9 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   ANYRL_DISPATCH_FLOAT(x.dtype(), op, {
     scalar_t* pc = out.data<scalar_t>();
     if (bias.defined()) {
-      // Start from the bias rows and accumulate the product into them (one pass, no temp).
-      const scalar_t* pb = bias.data<scalar_t>();
-      for (std::int64_t r = 0; r < rows; ++r) std::copy(pb, pb + out_f, pc + r * out_f);
-      d.accumulate = true;
+      // C = bias row + product: the GEMM adds the bias as it stores C (the same value as
+      // copying the bias into every row and accumulating).
+      d.bias = bias.data<scalar_t>();
     } else if (in_f == 0) {
       out.fill_(0.0);
     }

@@ -24,6 +24,7 @@ class Node;
 class Tensor;
 
 namespace detail {
+[[noreturn]] void throw_undefined_tensor();
 struct TensorImpl {
   std::shared_ptr<Storage> storage;
   std::size_t offset = 0;  // bytes from storage->data()
@@ -81,7 +82,7 @@ class Tensor {
   T* data();
   template <class T>
   const T* data() const;
-  void* raw_data() const;
+  void* raw_data() const { return static_cast<char*>(impl().storage->data()) + impl_->offset; }
   /// The single value of a one-element tensor, converted to double.
   double item() const;
   template <class T>
@@ -137,7 +138,11 @@ class Tensor {
   Tensor& mul_(double value);
 
   // ---- internals ------------------------------------------------------------------------
-  detail::TensorImpl& impl() const;
+  detail::TensorImpl& impl() const {
+    if (!impl_) [[unlikely]]
+      detail::throw_undefined_tensor();
+    return *impl_;
+  }
   const std::shared_ptr<detail::TensorImpl>& impl_ptr() const { return impl_; }
 
  private:
