@@ -5,6 +5,7 @@
 # interrupted invocation continues where it stopped.
 #
 #   scripts/results.sh [--jobs N] [--seeds "0 1 2"] [--runs DIR] [--tasks "..."] [--only-table]
+#                      [--table FILE]   (default docs/results.md)
 #
 # Each run is one `anyrl train` of configs/<task>/<method>.toml (the paper's hyper-parameters)
 # with the CPU overrides in common_overrides/method_overrides; the table lists them.
@@ -17,6 +18,7 @@ jobs=2
 seeds="0 1 2"
 tasks="pointmaze-medium pointmaze-large kitchen-like-partial kitchen-like-mixed"
 only_table=0
+table="$root/docs/results.md"
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --jobs) jobs="$2"; shift 2 ;;
@@ -24,7 +26,8 @@ while [[ $# -gt 0 ]]; do
     --runs) runs="$2"; shift 2 ;;
     --tasks) tasks="$2"; shift 2 ;;
     --only-table) only_table=1; shift ;;
-    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+    --table) table="$2"; shift 2 ;;
+    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
     *) echo "results.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -116,5 +119,6 @@ if [[ $only_table -eq 0 ]]; then
 fi
 
 python3 "$root/scripts/results_table.py" --runs "$runs" --seeds "$seeds" \
-  --overrides "$(printf '%s; ' "${common_overrides[@]}")" > "$root/docs/results.md"
-echo "wrote $root/docs/results.md"
+  --overrides "$(printf '%s; ' "${common_overrides[@]}")" > "$table.tmp"
+mv "$table.tmp" "$table"
+echo "wrote $table"
