@@ -11,7 +11,6 @@
 #include <map>
 #include <sstream>
 #include <string>
-#include <unistd.h>
 
 #include "anyrl/engine/engine.hpp"
 #include "commands.hpp"
@@ -43,9 +42,9 @@ int engine_demo(const Args& args) {
     else if (args[i] == "--seed") seed = parse_int(args, i, "--seed");
     else if (args[i] == "--threads") set_num_threads(static_cast<int>(parse_int(args, i, "--threads")));
     else if (args[i] == "--batch") batch = parse_int(args, i, "--batch");
-    else throw ValueError("demo engine: unknown option '" + args[i] + "' (options: --steps N --seed S --threads T --batch B)");
+    else throw ValueError("unknown option '" + args[i] + "' (options: --steps N --seed S --threads T --batch B)");
   }
-  if (steps <= 0 || batch <= 0) throw ValueError("demo: --steps and --batch must be positive");
+  if (steps <= 0 || batch <= 0) throw ValueError("--steps and --batch must be positive");
 
   Generator gen(static_cast<std::uint64_t>(seed));
   const std::vector<std::int64_t> widths{2, 128, 128, 1};
@@ -115,7 +114,7 @@ fs::path find_demo_config(const std::string& given) {
   fs::path exe = fs::read_symlink("/proc/self/exe", ec);
   for (fs::path dir = exe.parent_path(); !ec && !dir.empty() && dir != dir.root_path(); dir = dir.parent_path())
     if (fs::exists(dir / rel)) return dir / rel;
-  throw ValueError("demo: cannot find " + rel.string() +
+  throw ValueError("cannot find " + rel.string() +
                    " (run from the repository root or pass --config FILE)");
 }
 
@@ -159,7 +158,7 @@ int parl_demo(const Args& args) {
     else if (args[i] == "--threads") sets.push_back("threads=" + value());
     else if (args[i] == "--quiet") quiet = true;
     else
-      throw ValueError("demo: unknown option '" + args[i] +
+      throw ValueError("unknown option '" + args[i] +
                        "' (options: --out DIR --config FILE --seed S --threads T --set key=value --quiet; "
                        "`anyrl demo engine` for the engine-only demo)");
   }
