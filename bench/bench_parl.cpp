@@ -123,44 +123,8 @@ struct ParlSetup {
   explicit ParlSetup(Config c) : cfg(std::move(c)) {
     Generator init(0, 2);
     const std::int64_t obs_dim = 4, act_dim = 2;
-    const std::string kind = cfg.get_string("policy.kind");
-    if (kind == "tanh_gaussian") {
-      models::TanhGaussianConfig pc;
-      pc.obs_dim = obs_dim;
-      pc.act_dim = act_dim;
-      pc.hidden = cfg.get_int_list("policy.hidden");
-      policy = std::make_shared<models::TanhGaussianPolicy>(pc, init);
-    } else if (kind == "diffusion") {
-      models::DiffusionConfig pc;
-      pc.obs_dim = obs_dim;
-      pc.act_dim = act_dim;
-      pc.steps = static_cast<int>(cfg.get_int("policy.diffusion_steps"));
-      pc.hidden = cfg.get_int("policy.diffusion_hidden");
-      pc.blocks = static_cast<int>(cfg.get_int("policy.diffusion_blocks"));
-      pc.dropout = cfg.get_float("policy.dropout");
-      policy = std::make_shared<models::DiffusionPolicy>(pc, init);
-    } else {
-      models::AutoregressiveConfig pc;
-      pc.obs_dim = obs_dim;
-      pc.act_dim = act_dim;
-      pc.width = cfg.get_int("policy.ar_width");
-      pc.layers = static_cast<int>(cfg.get_int("policy.ar_layers"));
-      pc.heads = cfg.get_int("policy.ar_heads");
-      pc.bins = cfg.get_int("policy.ar_bins");
-      pc.dropout = cfg.get_float("policy.dropout");
-      policy = std::make_shared<models::AutoregressivePolicy>(pc, init);
-    }
-    models::QEnsembleConfig qc;
-    qc.obs_dim = obs_dim;
-    qc.act_dim = act_dim;
-    qc.ensemble = cfg.get_int("critic.ensemble");
-    qc.hidden = cfg.get_int_list("critic.hidden");
-    qc.head = cfg.get_string("critic.head") == "hlgauss" ? models::QHead::HLGauss : models::QHead::Scalar;
-    qc.layer_norm = cfg.get_bool("critic.layer_norm");
-    qc.hl.bins = cfg.get_int("critic.bins");
-    qc.hl.v_min = cfg.get_float("critic.v_min");
-    qc.hl.v_max = cfg.get_float("critic.v_max");
-    critic = std::make_shared<models::QEnsemble>(qc, init);
+    policy = make_policy(cfg, obs_dim, act_dim, init);  // the trainer's own construction
+    critic = make_critic(cfg, obs_dim, act_dim, init);
 
     ActionOptOptions ao;
     ao.k = cfg.get_int("parl.k");

@@ -150,6 +150,55 @@ void declare_train_config(Config& c) {
   c.add_int("eval.threads", 1, "VectorEnv stepping threads", 1, 256);
 }
 
+std::shared_ptr<models::Policy> make_policy(const Config& c, std::int64_t obs_dim, std::int64_t act_dim,
+                                            Generator& init) {
+  const std::string kind = c.get_string("policy.kind");
+  if (kind == "tanh_gaussian") {
+    models::TanhGaussianConfig pc;
+    pc.obs_dim = obs_dim;
+    pc.act_dim = act_dim;
+    pc.hidden = c.get_int_list("policy.hidden");
+    return std::make_shared<models::TanhGaussianPolicy>(pc, init);
+  } else if (kind == "diffusion") {
+    models::DiffusionConfig pc;
+    pc.obs_dim = obs_dim;
+    pc.act_dim = act_dim;
+    pc.steps = static_cast<int>(c.get_int("policy.diffusion_steps"));
+    pc.hidden = c.get_int("policy.diffusion_hidden");
+    pc.blocks = static_cast<int>(c.get_int("policy.diffusion_blocks"));
+    pc.dropout = c.get_float("policy.dropout");
+    return std::make_shared<models::DiffusionPolicy>(pc, init);
+  } else {
+    models::AutoregressiveConfig pc;
+    pc.obs_dim = obs_dim;
+    pc.act_dim = act_dim;
+    pc.width = c.get_int("policy.ar_width");
+    pc.layers = static_cast<int>(c.get_int("policy.ar_layers"));
+    pc.heads = c.get_int("policy.ar_heads");
+    pc.bins = c.get_int("policy.ar_bins");
+    pc.dropout = c.get_float("policy.dropout");
+    return std::make_shared<models::AutoregressivePolicy>(pc, init);
+  }
+}
+
+std::shared_ptr<models::QEnsemble> make_critic(const Config& c, std::int64_t obs_dim, std::int64_t act_dim,
+                                               Generator& init) {
+  models::QEnsembleConfig qc;
+  qc.obs_dim = obs_dim;
+  qc.act_dim = act_dim;
+  qc.ensemble = c.get_int("critic.ensemble");
+  qc.hidden = c.get_int_list("critic.hidden");
+  qc.head = c.get_string("critic.head") == "hlgauss" ? models::QHead::HLGauss : models::QHead::Scalar;
+  qc.layer_norm = c.get_bool("critic.layer_norm");
+  qc.hl.bins = c.get_int("critic.bins");
+  qc.hl.v_min = c.get_float("critic.v_min");
+  qc.hl.v_max = c.get_float("critic.v_max");
+  if (qc.hl.v_max <= qc.hl.v_min) throw ConfigError("config key 'critic.v_max': must exceed critic.v_min");
+  if (c.get_int("critic.subset") > qc.ensemble)
+    throw ConfigError("config key 'critic.subset': exceeds critic.ensemble");
+  return std::make_shared<models::QEnsemble>(qc, init);
+}
+
 Config make_train_config() {
   Config c;
   declare_train_config(c);
@@ -354,49 +403,8 @@ void Trainer::Impl::build(bool for_eval) {
   ret.gamma = c.get_float("train.gamma");
   ret.failure_reward = sparse_failure_reward(spec, rt);
 
-  // ---- policy
-  if (kind == "tanh_gaussian") {
-    models::TanhGaussianConfig pc;
-    pc.obs_dim = obs_dim;
-    pc.act_dim = act_dim;
-    pc.hidden = c.get_int_list("policy.hidden");
-    policy = std::make_shared<models::TanhGaussianPolicy>(pc, init_gen);
-  } else if (kind == "diffusion") {
-    models::DiffusionConfig pc;
-    pc.obs_dim = obs_dim;
-    pc.act_dim = act_dim;
-    pc.steps = static_cast<int>(c.get_int("policy.diffusion_steps"));
-    pc.hidden = c.get_int("policy.diffusion_hidden");
-    pc.blocks = static_cast<int>(c.get_int("policy.diffusion_blocks"));
-    pc.dropout = c.get_float("policy.dropout");
-    policy = std::make_shared<models::DiffusionPolicy>(pc, init_gen);
-  } else {
-    models::AutoregressiveConfig pc;
-    pc.obs_dim = obs_dim;
-    pc.act_dim = act_dim;
-    pc.width = c.get_int("policy.ar_width");
-    pc.layers = static_cast<int>(c.get_int("policy.ar_layers"));
-    pc.heads = c.get_int("policy.ar_heads");
-    pc.bins = c.get_int("policy.ar_bins");
-    pc.dropout = c.get_float("policy.dropout");
-    policy = std::make_shared<models::AutoregressivePolicy>(pc, init_gen);
-  }
-
-  // ---- critic
-  models::QEnsembleConfig qc;
-  qc.obs_dim = obs_dim;
-  qc.act_dim = act_dim;
-  qc.ensemble = c.get_int("critic.ensemble");
-  qc.hidden = c.get_int_list("critic.hidden");
-  qc.head = c.get_string("critic.head") == "hlgauss" ? models::QHead::HLGauss : models::QHead::Scalar;
-  qc.layer_norm = c.get_bool("critic.layer_norm");
-  qc.hl.bins = c.get_int("critic.bins");
-  qc.hl.v_min = c.get_float("critic.v_min");
-  qc.hl.v_max = c.get_float("critic.v_max");
-  if (qc.hl.v_max <= qc.hl.v_min) throw ConfigError("config key 'critic.v_max': must exceed critic.v_min");
-  if (c.get_int("critic.subset") > qc.ensemble)
-    throw ConfigError("config key 'critic.subset': exceeds critic.ensemble");
-  critic = std::make_shared<models::QEnsemble>(qc, init_gen);
+  policy = make_policy(c, obs_dim, act_dim, init_gen);  // policy first: init_gen order is part of a seed's result
+  critic = make_critic(c, obs_dim, act_dim, init_gen);
 
   ActionOptOptions ao;
   ao.k = c.get_int("parl.k");
@@ -459,7 +467,7 @@ void Trainer::Impl::build(bool for_eval) {
     io.value_lr = co.lr;
     models::ValueNetConfig vc;
     vc.obs_dim = obs_dim;
-    vc.hidden = qc.hidden;
+    vc.hidden = c.get_int_list("critic.hidden");
     auto value = std::make_shared<models::ValueNet>(vc, init_gen);
     learner = std::make_unique<IQL>(critic, nullptr, value, co, io);
     if (method == "iql_awr") awr = std::make_unique<AWRActor>(*policy, *static_cast<IQL*>(learner.get()), c.get_float("sac.actor_lr"));

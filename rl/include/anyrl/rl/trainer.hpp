@@ -30,7 +30,13 @@
 #include <optional>
 #include <string>
 
+#include "anyrl/engine/rng.hpp"
 #include "anyrl/rl/config.hpp"
+
+namespace anyrl::models {
+class Policy;
+class QEnsemble;
+}  // namespace anyrl::models
 
 namespace anyrl::rl {
 
@@ -38,6 +44,15 @@ namespace anyrl::rl {
 void declare_train_config(Config& c);
 /// A Config with declare_train_config applied.
 Config make_train_config();
+
+/// The policy a trainer config describes (policy.kind and its policy.* keys), initialised from
+/// `init`. The trainer builds its policy with this; benchmarks and embedders can too.
+std::shared_ptr<models::Policy> make_policy(const Config& c, std::int64_t obs_dim, std::int64_t act_dim,
+                                            Generator& init);
+/// The critic ensemble a trainer config describes (critic.* keys), initialised from `init`;
+/// throws ConfigError for an empty HL-Gauss support or critic.subset > critic.ensemble.
+std::shared_ptr<models::QEnsemble> make_critic(const Config& c, std::int64_t obs_dim, std::int64_t act_dim,
+                                               Generator& init);
 
 struct TrainerOptions {
   bool progress = true;           ///< draw a ProgressBar on `progress_out`
