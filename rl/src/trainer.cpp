@@ -347,6 +347,12 @@ struct Trainer::Impl {
   void decide_selection(bool announce);
   void run_online();
   void run_online_sac();
+  /// Episode-end bookkeeping shared by the online loops: NaN guard, train row, progress, periodic
+  /// evaluation, checkpoint, interruption. True when the run must stop now (interrupted).
+  bool end_online_episode(Metrics& m, double ep_return, std::int64_t len, bool success, std::int64_t before,
+                          std::int64_t eval_every);
+  /// Final online evaluation and the phase's pinned checkpoint.
+  void finish_online();
   Metrics distill_step(const Batch& b);
   Metrics critic_step(const Batch& b);
   Metrics actor_step(const Batch& b);
@@ -911,6 +917,27 @@ void Trainer::Impl::run_offline() {
   save("offline", true);
 }
 
+bool Trainer::Impl::end_online_episode(Metrics& m, double ep_return, std::int64_t len, bool success,
+                                       std::int64_t before, std::int64_t eval_every) {
+  guard(m);
+  m["episode_return"] = ep_return;
+  m["episode_length"] = static_cast<double>(len);
+  m["episode_success"] = success ? 1.0 : 0.0;
+  log_train(m);
+  if (bar) bar->update(env_steps);
+  if (env_steps >= online_env_steps) return false;  // the last episode: finish_online() follows
+  if (eval_every > 0 && episodes % eval_every == 0) do_eval();
+  maybe_checkpoint(before, global_step());
+  return maybe_stop();
+}
+
+void Trainer::Impl::finish_online() {
+  do_eval();
+  phase = kDone;
+  phase_step = 0;
+  save("online", true);
+}
+
 void Trainer::Impl::run_online() {
   if (online_env_steps == 0) {
     phase = kDone;
@@ -977,23 +1004,9 @@ void Trainer::Impl::run_online() {
         for (const auto& [k, v] : actor_step(b)) m[k] = v;
       }
     }
-    guard(m);
-    m["episode_return"] = ep_return;
-    m["episode_length"] = static_cast<double>(len);
-    m["episode_success"] = success ? 1.0 : 0.0;
-    log_train(m);
-    if (bar) bar->update(env_steps);
-    const bool last = env_steps >= online_env_steps;
-    if (!last && eval_every > 0 && episodes % eval_every == 0) do_eval();
-    if (!last) {
-      maybe_checkpoint(before, global_step());
-      if (maybe_stop()) return;
-    }
+    if (end_online_episode(m, ep_return, len, success, before, eval_every)) return;
   }
-  do_eval();
-  phase = kDone;
-  phase_step = 0;
-  save("online", true);
+  finish_online();
 }
 
 // Method sac (Haarnoja et al. 2018, as in RLtools / CleanRL): online only, one env step at a
@@ -1054,23 +1067,9 @@ void Trainer::Impl::run_online_sac() {
     }
     const double ep_return = writer->end();
     ++episodes;
-    guard(m);
-    m["episode_return"] = ep_return;
-    m["episode_length"] = static_cast<double>(len);
-    m["episode_success"] = success ? 1.0 : 0.0;
-    log_train(m);
-    if (bar) bar->update(env_steps);
-    const bool last = env_steps >= online_env_steps;
-    if (!last && eval_every > 0 && episodes % eval_every == 0) do_eval();
-    if (!last) {
-      maybe_checkpoint(before, global_step());
-      if (maybe_stop()) return;
-    }
+    if (end_online_episode(m, ep_return, len, success, before, eval_every)) return;
   }
-  do_eval();
-  phase = kDone;
-  phase_step = 0;
-  save("online", true);
+  finish_online();
 }
 
 // =============================================================================================
