@@ -36,6 +36,18 @@ void check_cpu(const char* op, std::initializer_list<const Tensor*> ts) {
       throw DeviceError(std::string(op) + ": no CUDA kernel is available for this op yet; got " + t->desc());
   }
 }
+void check_same_device(const char* op, std::initializer_list<const Tensor*> ts) {
+  const Tensor* first = nullptr;
+  for (const Tensor* t : ts) {
+    if (!t->defined()) continue;
+    if (!first) {
+      first = t;
+    } else if (!(t->device() == first->device())) {
+      throw DeviceError(std::string(op) + ": tensors on different devices, " + first->desc() + " and " +
+                        t->desc() + " (move them with .to(device) first)");
+    }
+  }
+}
 void check_same_dtype(const char* op, const Tensor& a, const Tensor& b) {
   if (a.dtype() != b.dtype())
     throw DTypeError(std::string(op) + ": dtype mismatch, " + dtype_name(a.dtype()) + " vs " +

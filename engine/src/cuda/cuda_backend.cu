@@ -10,15 +10,31 @@
 
 #include "anyrl/engine/error.hpp"
 #include "cuda/backend.hpp"
+#include "cuda/runtime.cuh"
 
 namespace anyrl::cuda_backend {
-namespace {
 
 void check(cudaError_t err, const char* call) {
   if (err != cudaSuccess)
     throw DeviceError(std::string("CUDA call ") + call + " failed: " + cudaGetErrorName(err) + " (" +
                       cudaGetErrorString(err) + ")");
 }
+
+void check_launch(const char* kernel) {
+  cudaError_t err = cudaGetLastError();
+  if (err != cudaSuccess)
+    throw DeviceError(std::string("CUDA kernel ") + kernel + " failed to launch: " + cudaGetErrorName(err) +
+                      " (" + cudaGetErrorString(err) + ")");
+}
+
+namespace {
+// The legacy default stream until a StreamGuard (or a graph capture) selects another.
+thread_local cudaStream_t t_stream = nullptr;
+}  // namespace
+
+cudaStream_t current_stream() { return t_stream; }
+
+namespace {
 
 std::size_t size_class(std::size_t n) {
   if (n <= (1u << 20)) return (n + 511) / 512 * 512;

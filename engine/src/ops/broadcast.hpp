@@ -5,6 +5,7 @@
 #pragma once
 #include <array>
 
+#include "cuda/k_common.hpp"
 #include "ops/common.hpp"
 
 namespace anyrl::detail {
@@ -99,6 +100,20 @@ void run_plan(const BroadcastPlan<N>& p, Inner inner) {
   } else {
     do_rows(0, rows);
   }
+}
+
+/// The same plan as a plain descriptor for the CUDA kernels (cuda/k_common.hpp).
+template <int N>
+cuda_k::Plan<N> to_kernel_plan(const BroadcastPlan<N>& p) {
+  static_assert(cuda_k::kMaxRank == kMaxRank);
+  cuda_k::Plan<N> k;
+  k.rank = p.rank;
+  k.numel = p.numel;
+  for (int d = 0; d < kMaxRank; ++d) {
+    k.size[d] = p.size[d];
+    for (int j = 0; j < N; ++j) k.stride[j][d] = p.stride[j][d];
+  }
+  return k;
 }
 
 }  // namespace anyrl::detail

@@ -20,6 +20,23 @@ inline constexpr std::int64_t kParallelGrain = 16384;
 void check_defined(const char* op, const Tensor& t, const char* arg);
 /// Throws DeviceError unless every tensor is on the CPU (the CUDA kernels live in the CUDA backend).
 void check_cpu(const char* op, std::initializer_list<const Tensor*> ts);
+/// True when `t` lives on a CUDA device: the op takes its CUDA path (engine/src/cuda/k_*.hpp).
+inline bool on_cuda(const Tensor& t) { return t.defined() && t.device().is_cuda(); }
+/// Throws DeviceError unless every defined tensor is on the same device as the first.
+void check_same_device(const char* op, std::initializer_list<const Tensor*> ts);
+/// Runs a CUDA launch `f`; a DeviceError it throws is re-thrown with the op and its tensors
+/// appended, so a failed kernel names the op, shapes and dtypes.
+template <class F>
+decltype(auto) cuda_guard(const char* op, std::initializer_list<const Tensor*> ts, F&& f) {
+  try {
+    return f();
+  } catch (const DeviceError& e) {
+    std::string m = std::string(e.what()) + " [op " + op;
+    for (const Tensor* t : ts)
+      if (t->defined()) m += ", " + t->desc();
+    throw DeviceError(m + "]");
+  }
+}
 /// Throws DTypeError unless a and b have the same dtype.
 void check_same_dtype(const char* op, const Tensor& a, const Tensor& b);
 void check_floating(const char* op, const Tensor& t);

@@ -1,0 +1,2 @@
+// CUDA kernels for the blas op family (declared in cuda/k_blas.hpp).
+#include "cuda/runtime.cuh"

@@ -1,0 +1,2 @@
+// CUDA kernels for the index op family (declared in cuda/k_index.hpp).
+#include "cuda/runtime.cuh"

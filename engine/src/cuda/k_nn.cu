@@ -1,0 +1,2 @@
+// CUDA kernels for the nn op family (declared in cuda/k_nn.hpp).
+#include "cuda/runtime.cuh"
